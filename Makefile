@@ -1,0 +1,35 @@
+# StrikeVM developer entry points. `make run` and `make test` work on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+FIXTURES ?= $(abspath ../shared)
+
+.PHONY: run test lint unit conformance bench fuzz clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/strikevm bench $(FIXTURES)/bench-data
+
+test: $(STAMP) lint
+	$(BIN)/pytest -q -n 2 tests
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+
+conformance: $(STAMP)
+	$(BIN)/strikevm statetest $(FIXTURES)/conformance/state_tests
+
+bench: $(STAMP)
+	$(BIN)/strikevm bench $(FIXTURES)/bench-data
+
+fuzz: $(STAMP)
+	$(BIN)/python -m strikevm.tools.fuzz --programs 10000 --seed 1
+
+clean:
+	rm -rf $(VENV) build src/*.egg-info

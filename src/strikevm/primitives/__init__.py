@@ -1,0 +1,1 @@
+"""Primitive types and encodings: 256-bit word helpers, hex, RLP."""
