@@ -113,7 +113,10 @@ def _long_length(data: bytes, pos: int, size: int) -> tuple[int, int]:
 def decode(data: bytes) -> RLPItem:
     """Decode exactly one canonical RLP item spanning all of ``data``."""
     data = bytes(data)
-    item, end = _decode_at(data, 0)
+    try:
+        item, end = _decode_at(data, 0)
+    except RecursionError:
+        raise RLPError("lists nested too deeply") from None
     if end != len(data):
         raise RLPError(f"{len(data) - end} trailing bytes after the RLP item")
     return item

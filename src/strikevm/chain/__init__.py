@@ -1,0 +1,1 @@
+"""Chain layer: transactions, blocks, receipts, execution and the node."""

@@ -1,0 +1,203 @@
+"""Applying one transaction to the world state (Cancun rules).
+
+Validation against state and block, buying gas, the top-level call or
+creation, refunds, fee payment to the coinbase, and end-of-transaction
+account deletion. A rejected transaction raises InvalidTransaction before
+anything changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from strikevm.chain.transaction import Transaction, intrinsic_gas
+from strikevm.state.world import Log, WorldState
+from strikevm.vm import gas as G
+from strikevm.vm.env import GAS_PER_BLOB, BlockEnv, Message, TxEnv
+from strikevm.vm.evm import EVM
+from strikevm.vm.instructions.system import create_address
+from strikevm.vm.precompiles import PRECOMPILES
+from strikevm.vm.system import NativeContract
+
+MAX_BLOB_GAS_PER_BLOCK = 786432
+VERSIONED_HASH_VERSION_KZG = 0x01
+NONCE_LIMIT = (1 << 64) - 1
+
+
+class InvalidTransaction(ValueError):
+    """The transaction cannot be included; the state is unchanged."""
+
+
+class IntrinsicGasTooLow(InvalidTransaction):
+    pass
+
+
+class GasLimitExceedsBlock(InvalidTransaction):
+    pass
+
+
+class NonceMismatch(InvalidTransaction):
+    pass
+
+
+class NonceOverflow(InvalidTransaction):
+    pass
+
+
+class SenderNotEOA(InvalidTransaction):
+    pass
+
+
+class FeeCapTooLow(InvalidTransaction):
+    pass
+
+
+class PriorityFeeAboveFeeCap(InvalidTransaction):
+    pass
+
+
+class InsufficientFunds(InvalidTransaction):
+    pass
+
+
+class InitcodeTooLarge(InvalidTransaction):
+    pass
+
+
+class InvalidBlobTransaction(InvalidTransaction):
+    pass
+
+
+@dataclass(slots=True)
+class TxResult:
+    success: bool
+    gas_used: int
+    output: bytes
+    logs: list[Log]
+    contract_address: int | None
+    effective_gas_price: int
+    blob_gas_used: int
+
+
+def effective_gas_price(tx: Transaction, base_fee: int) -> int:
+    if tx.tx_type >= 2:
+        assert tx.max_fee_per_gas is not None and tx.max_priority_fee_per_gas is not None
+        return min(tx.max_fee_per_gas, base_fee + tx.max_priority_fee_per_gas)
+    assert tx.gas_price is not None
+    return tx.gas_price
+
+
+def validate(state: WorldState, block: BlockEnv, tx: Transaction) -> int:
+    """Check the transaction against state and block; return its intrinsic gas."""
+    intrinsic = intrinsic_gas(tx)
+    if intrinsic > tx.gas_limit:
+        raise IntrinsicGasTooLow(f"intrinsic gas {intrinsic} above gas limit {tx.gas_limit}")
+    if tx.gas_limit > block.gas_limit:
+        raise GasLimitExceedsBlock(f"gas limit {tx.gas_limit} above block limit {block.gas_limit}")
+    if tx.to is None and len(tx.data) > G.MAX_INITCODE_SIZE:
+        raise InitcodeTooLarge(f"initcode of {len(tx.data)} bytes")
+    sender = tx.sender
+    if tx.nonce >= NONCE_LIMIT:
+        raise NonceOverflow("nonce at its maximum")
+    account_nonce = state.nonce(sender)
+    if tx.nonce != account_nonce:
+        raise NonceMismatch(f"nonce {tx.nonce}, account nonce {account_nonce}")
+    if state.code(sender):
+        raise SenderNotEOA("sender has code (EIP-3607)")
+    if tx.tx_type >= 2:
+        assert tx.max_fee_per_gas is not None and tx.max_priority_fee_per_gas is not None
+        if tx.max_priority_fee_per_gas > tx.max_fee_per_gas:
+            raise PriorityFeeAboveFeeCap("max priority fee above max fee")
+        if tx.max_fee_per_gas < block.base_fee:
+            raise FeeCapTooLow(f"max fee {tx.max_fee_per_gas} below base fee {block.base_fee}")
+        max_gas_fee = tx.gas_limit * tx.max_fee_per_gas
+    else:
+        assert tx.gas_price is not None
+        if tx.gas_price < block.base_fee:
+            raise FeeCapTooLow(f"gas price {tx.gas_price} below base fee {block.base_fee}")
+        max_gas_fee = tx.gas_limit * tx.gas_price
+    if tx.tx_type == 3:
+        hashes = tx.blob_versioned_hashes
+        if tx.to is None:
+            raise InvalidBlobTransaction("blob transaction cannot create a contract")
+        if not hashes:
+            raise InvalidBlobTransaction("blob transaction without blobs")
+        if len(hashes) * GAS_PER_BLOB > MAX_BLOB_GAS_PER_BLOCK:
+            raise InvalidBlobTransaction(f"{len(hashes)} blobs exceed the block limit")
+        for h in hashes:
+            if h[:1] != bytes((VERSIONED_HASH_VERSION_KZG,)):
+                raise InvalidBlobTransaction("blob versioned hash with wrong version")
+        assert tx.max_fee_per_blob_gas is not None
+        if tx.max_fee_per_blob_gas < block.blob_base_fee:
+            raise FeeCapTooLow("max fee per blob gas below the blob base fee")
+        max_gas_fee += len(hashes) * GAS_PER_BLOB * tx.max_fee_per_blob_gas
+    if state.balance(sender) < max_gas_fee + tx.value:
+        raise InsufficientFunds(
+            f"balance {state.balance(sender)} below {max_gas_fee + tx.value} needed"
+        )
+    return intrinsic
+
+
+def apply_transaction(
+    state: WorldState,
+    block: BlockEnv,
+    tx: Transaction,
+    *,
+    engine: str = "fast",
+    system: Mapping[int, NativeContract] | None = None,
+) -> TxResult:
+    intrinsic = validate(state, block, tx)
+    sender = tx.sender
+    price = effective_gas_price(tx, block.base_fee)
+    blob_gas = len(tx.blob_versioned_hashes) * GAS_PER_BLOB
+    state.begin_transaction()
+    state.sub_balance(sender, tx.gas_limit * price + blob_gas * block.blob_base_fee)
+    nonce = state.nonce(sender)
+    state.increment_nonce(sender)
+
+    warm = [sender, block.coinbase, *PRECOMPILES]
+    if system:
+        warm.extend(system)
+    slots = []
+    for addr, keys in tx.access_list:
+        warm.append(addr)
+        slots.extend((addr, k) for k in keys)
+    if tx.to is not None:
+        warm.append(tx.to)
+    evm = EVM(
+        state,
+        block,
+        TxEnv(origin=sender, gas_price=price, blob_hashes=tx.blob_versioned_hashes),
+        engine=engine,
+        system=system,
+    )
+    gas = tx.gas_limit - intrinsic
+    created: int | None = None
+    if tx.to is None:
+        target = create_address(sender, nonce)
+        warm.append(target)
+        state.prewarm(warm, slots)
+        msg = Message(sender, target, tx.value, b"", gas, tx.data, target, is_create=True)
+        if state.has_code_or_nonce_or_storage(target):
+            success, gas_left, output = False, 0, b""
+        else:
+            result = evm.process_create(msg)
+            success, gas_left, output = result.success, result.gas_left, result.output
+            created = target if result.success else None
+    else:
+        state.prewarm(warm, slots)
+        msg = Message(sender, tx.to, tx.value, tx.data, gas, state.code(tx.to), tx.to)
+        result = evm.process_message(msg)
+        success, gas_left, output = result.success, result.gas_left, result.output
+        state.touch(tx.to)
+
+    used = tx.gas_limit - gas_left
+    refund = min(used // G.MAX_REFUND_QUOTIENT, state.refund) if success else 0
+    used -= refund
+    state.add_balance(sender, (tx.gas_limit - used) * price)
+    state.add_balance(block.coinbase, used * (price - block.base_fee))
+    state.touch(block.coinbase)
+    logs = list(state.logs) if success else []
+    state.finalize_transaction()
+    return TxResult(success, used, output, logs, created, price, blob_gas)

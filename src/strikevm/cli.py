@@ -1,0 +1,29 @@
+"""Command line: ``strikevm statetest``, ``strikevm bench``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="strikevm", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    st = sub.add_parser("statetest", help="run Ethereum GeneralStateTests (Cancun)")
+    st.add_argument("paths", nargs="+", help="fixture files or folders")
+    st.add_argument("--json", action="store_true", help="one JSON object per case")
+    st.add_argument("--engine", choices=("fast", "reference"), default="fast")
+    st.add_argument("-j", "--jobs", type=int, default=0, help="worker processes (0: all cores)")
+
+    args = parser.parse_args(argv)
+    if args.command == "statetest":
+        from strikevm.tools import statetest
+
+        return statetest.main(args.paths, as_json=args.json, engine=args.engine, jobs=args.jobs)
+    parser.error(f"unknown command {args.command}")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

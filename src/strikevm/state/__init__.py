@@ -1,0 +1,1 @@
+"""World state: accounts, journal, trie."""

@@ -1,0 +1,1 @@
+"""Developer tools: state-test runner, benchmark runner, differential fuzzer."""

@@ -1,0 +1,1 @@
+"""Instruction semantics, one module per family; ``table`` assembles the opcode table."""
