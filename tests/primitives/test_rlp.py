@@ -8,7 +8,14 @@ from typing import Any
 
 import pytest
 
-from strikevm.primitives.rlp import RLPError, decode, decode_uint, encode, uint_bytes
+from strikevm.primitives.rlp import (
+    MAX_NESTING,
+    RLPError,
+    decode,
+    decode_uint,
+    encode,
+    uint_bytes,
+)
 
 RLP_FILES = ("rlptest.json", "invalidRLPTest.json", "RandomRLPTests/example.json")
 
@@ -194,14 +201,16 @@ def _wrap_in_list(payload: bytes) -> bytes:
     return bytes((0xF7 + len(size),)) + size + payload
 
 
-def test_decode_moderate_nesting() -> None:
-    item = decode(_nested_empty_lists(50))
-    for _ in range(50):
+def test_decode_nesting_up_to_the_limit() -> None:
+    # _nested_empty_lists(n) holds n + 1 lists, one inside the other
+    item = decode(_nested_empty_lists(MAX_NESTING - 1))
+    for _ in range(MAX_NESTING - 1):
         assert isinstance(item, list) and len(item) == 1
         item = item[0]
     assert item == []
 
 
-def test_decode_absurd_nesting_is_an_rlp_error() -> None:
-    with pytest.raises(RLPError):
-        decode(_nested_empty_lists(5_000))
+@pytest.mark.parametrize("depth", [MAX_NESTING, 5_000])
+def test_decode_deeper_nesting_is_an_rlp_error(depth: int) -> None:
+    with pytest.raises(RLPError, match="nested"):
+        decode(_nested_empty_lists(depth))

@@ -17,7 +17,7 @@ base fee.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from strikevm.crypto import (
@@ -191,12 +191,19 @@ class Transaction:
 
 
 def _uint(item: rlp.RLPItem, name: str, max_bytes: int = 32) -> int:
+    """A canonical unsigned integer field of at most ``max_bytes`` bytes.
+
+    Both faults of an oversized field with leading zeros are errors; which one
+    is reported follows geth (64-bit fields: width first, wider ones: zeros first).
+    """
     if not isinstance(item, bytes):
         raise InvalidRLP(f"{name} must be a byte string, not a list")
-    if len(item) > max_bytes:
+    if max_bytes <= 8 and len(item) > max_bytes:
         raise FieldOverflow(f"{name} is {len(item)} bytes, more than {max_bytes * 8} bits")
     if item[:1] == b"\x00":
         raise InvalidRLP(f"{name} has leading zero bytes")
+    if len(item) > max_bytes:
+        raise FieldOverflow(f"{name} is {len(item)} bytes, more than {max_bytes * 8} bits")
     return int.from_bytes(item, "big")
 
 
@@ -306,26 +313,33 @@ def _decode_list(payload: bytes, what: str) -> list[rlp.RLPItem]:
     return items
 
 
-def decode_transaction(raw: bytes) -> Transaction:
+def decode_transaction(raw: bytes, *, chain_id: int | None = None) -> Transaction:
     """Decode a transaction in its wire form and recover its sender.
 
-    Raises a :class:`TransactionError` subclass for anything malformed; the
-    chain id is not checked here (see :func:`validate_transaction`).
+    Raises a :class:`TransactionError` subclass for anything malformed. With
+    ``chain_id``, a transaction signed for another chain is rejected with
+    :class:`InvalidChainId` before its signature is checked; without it the
+    chain id is left to :func:`validate_transaction`.
     """
     raw = bytes(raw)
     if not raw:
         raise InvalidRLP("empty transaction")
     first = raw[0]
     if first >= 0xC0:
-        return _decode_legacy(raw)
+        return _decode_legacy(raw, chain_id)
     if first >= 0x80:
         raise InvalidRLP("a transaction is an RLP list or a type byte followed by one")
     if first not in _TYPED_FIELDS:
         raise UnsupportedType(f"transaction type {first} is not supported")
-    return _decode_typed(first, raw)
+    return _decode_typed(first, raw, chain_id)
 
 
-def _decode_legacy(raw: bytes) -> Transaction:
+def _check_chain(tx_chain_id: int | None, chain_id: int | None) -> None:
+    if chain_id is not None and tx_chain_id is not None and tx_chain_id != chain_id:
+        raise InvalidChainId(f"signed for chain {tx_chain_id}, this chain is {chain_id}")
+
+
+def _decode_legacy(raw: bytes, expected_chain_id: int | None) -> Transaction:
     items = _decode_list(raw, "legacy transaction")
     if len(items) != 9:
         raise InvalidRLP(f"legacy transaction has {len(items)} fields, expected 9")
@@ -340,10 +354,11 @@ def _decode_legacy(raw: bytes) -> Transaction:
         chain_id, parity = (v - 35) >> 1, (v - 35) & 1
     else:
         raise InvalidSignature(f"legacy v must be 27, 28 or chain_id * 2 + 35/36, got {v}")
+    _check_chain(chain_id, expected_chain_id)
     return _finish(LEGACY_TX, fields, chain_id, v, parity, r, s, raw)
 
 
-def _decode_typed(tx_type: int, raw: bytes) -> Transaction:
+def _decode_typed(tx_type: int, raw: bytes, expected_chain_id: int | None) -> Transaction:
     what = f"type-{tx_type} transaction"
     items = _decode_list(raw[1:], what)
     names = _TYPED_FIELDS[tx_type]
@@ -352,13 +367,13 @@ def _decode_typed(tx_type: int, raw: bytes) -> Transaction:
             raise InvalidRLP("blob transaction in network form (with blobs) is not accepted")
         raise InvalidRLP(f"{what} has {len(items)} fields, expected {len(names) + 3}")
     fields = _decode_fields(names, items[: len(names)], tx_type)
+    chain_id = fields.pop("chain_id")
     y_parity = _uint(items[-3], "y_parity")
-    if y_parity not in (0, 1):
-        raise InvalidSignature(f"y_parity must be 0 or 1, got {y_parity}")
     r = _signature_scalar(items[-2], "r")
     s = _signature_scalar(items[-1], "s")
-    chain_id = fields.pop("chain_id")
-    assert isinstance(chain_id, int)
+    _check_chain(chain_id, expected_chain_id)
+    if y_parity not in (0, 1):
+        raise InvalidSignature(f"y_parity must be 0 or 1, got {y_parity}")
     return _finish(tx_type, fields, chain_id, y_parity, y_parity, r, s, raw)
 
 
@@ -401,13 +416,7 @@ def _finish(
     except SignatureError as exc:
         raise InvalidSignature(f"signature does not recover a public key: {exc}") from exc
     sender = int.from_bytes(public_key_to_address(public_key), "big")
-    return _replace(unsigned, sender=sender, hash=keccak256(raw))
-
-
-def _replace(tx: Transaction, **changes: object) -> Transaction:
-    values = {name: getattr(tx, name) for name in Transaction.__dataclass_fields__}
-    values.update(changes)
-    return Transaction(**values)  # type: ignore[arg-type]
+    return replace(unsigned, sender=sender, hash=keccak256(raw))
 
 
 # ------------------------------------------------------------- encoding
@@ -539,7 +548,7 @@ def sign_transaction(
     else:
         v = 35 + 2 * chain_id + parity
     try:
-        wire = encode_transaction(_replace(draft, v=v, r=r, s=s))
+        wire = encode_transaction(replace(draft, v=v, r=r, s=s))
     except (rlp.RLPError, OverflowError) as exc:
         raise TransactionError(f"cannot encode: {exc}") from exc
     return decode_transaction(wire)
@@ -572,8 +581,7 @@ def validate_transaction(tx: Transaction, *, chain_id: int) -> None:
 
     Legacy transactions without EIP-155 protection are accepted on any chain.
     """
-    if tx.chain_id is not None and tx.chain_id != chain_id:
-        raise InvalidChainId(f"signed for chain {tx.chain_id}, this chain is {chain_id}")
+    _check_chain(tx.chain_id, chain_id)
     if tx.nonce >= NONCE_LIMIT:
         raise NonceTooHigh(f"nonce {tx.nonce} is not below 2**64 - 1 (EIP-2681)")
     if tx.max_priority_fee_per_gas is not None:

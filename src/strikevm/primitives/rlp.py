@@ -11,6 +11,10 @@ from typing import Union
 
 RLPItem = Union[bytes, list["RLPItem"]]
 
+# Lists nested deeper than this are rejected, whatever the interpreter's
+# recursion limit, so that acceptance never depends on the process.
+MAX_NESTING = 256
+
 
 class RLPError(ValueError):
     """The input is not canonical RLP, or not the shape the caller expects."""
@@ -58,7 +62,7 @@ def decode_uint(data: object, max_bytes: int = 32) -> int:
     return int.from_bytes(data, "big")
 
 
-def _decode_at(data: bytes, pos: int) -> tuple[RLPItem, int]:
+def _decode_at(data: bytes, pos: int, depth: int = 0) -> tuple[RLPItem, int]:
     """Decode one item starting at ``pos``; return it and the end position."""
     end = len(data)
     if pos >= end:
@@ -87,10 +91,12 @@ def _decode_at(data: bytes, pos: int) -> tuple[RLPItem, int]:
     stop = start + length
     if stop > end:
         raise RLPError("list runs past the end of input")
+    if depth >= MAX_NESTING:
+        raise RLPError(f"lists nested more than {MAX_NESTING} deep")
     items: list[RLPItem] = []
     cur = start
     while cur < stop:
-        item, cur = _decode_at(data, cur)
+        item, cur = _decode_at(data, cur, depth + 1)
         items.append(item)
     if cur != stop:
         raise RLPError("list payload length does not match its items")
