@@ -1,17 +1,21 @@
-"""Block compiler: the fast execution path.
+"""Trace compiler: the fast execution path.
 
-Code is analysed once per distinct bytecode into basic blocks. Each block is
-translated into one Python function that charges the block's static gas and
-checks its stack bounds once, keeps intermediate stack values in local
-variables (single-use pure values are folded into expressions, constants are
-folded at compile time), calls the shared instruction functions for
-everything with side effects, writes the resulting stack back once and
-returns the next program counter (-1 when the frame halts).
+Code is analysed once per distinct bytecode into basic blocks. When execution
+first reaches a program counter, the compiler follows the control flow from
+there, across fall-throughs and jumps whose target is a known constant
+(including return addresses pushed earlier in the same trace) and into both
+arms of JUMPI, and translates the whole region into one Python function. In
+it, stack values are local variables (single-use pure values are folded into
+expressions, constants are folded at compile time); each basic block charges
+its static gas and checks its stack bounds once; instructions with side
+effects call the shared functions in ``vm.instructions``. The function writes
+the stack back once when it leaves the region and returns the next program
+counter (-1 when the frame halts).
 
-Charging a block's static gas up front is exact: any out-of-gas inside a block
-is an exceptional halt of the whole frame wherever it happens, and the
+Charging a basic block's static gas on entry is exact: an out-of-gas anywhere
+in a block is an exceptional halt of the frame wherever it happens, and the
 instructions that observe the remaining gas (GAS, SSTORE, calls, creates) end
-their block, so nothing after them has been charged when they run.
+their basic block, so nothing after them has been charged when they run.
 """
 
 from __future__ import annotations
@@ -27,254 +31,173 @@ from strikevm.vm.instructions import arithmetic
 from strikevm.vm.instructions import table as T
 from strikevm.vm.instructions.arithmetic import CONDITIONS
 
-Block = Callable[[Frame, list, bytearray], int]
+Region = Callable[[Frame, list, bytearray], int]
+
+# Upper bound on instructions translated into one region function.
+REGION_BUDGET = 600
+_MARK = "\x00"
+_COND = "\x02"
 
 
 class _Val:
     """A symbolic stack value: a literal, an entry-stack slot, or a computed value."""
 
-    __slots__ = ("text", "uses", "const", "local", "cond", "defn")
+    __slots__ = ("text", "uses", "const", "cond", "defn", "negates")
 
-    def __init__(self, text: str, const: int | None = None, local: bool = False) -> None:
+    def __init__(self, text: str, const: int | None = None) -> None:
         self.text = text
         self.uses = 0
         self.const = const
-        self.local = local  # already a local variable or literal: never needs a definition
-        self.cond: str | None = None  # boolean form, for JUMPI
-        self.defn: str | None = None  # expression defining a computed value
+        self.cond: str | None = None  # boolean form (comparisons), for JUMPI
+        self.defn: str | None = None  # defining expression of a computed pure value
+        self.negates: _Val | None = None  # ISZERO of this value
+
+
+class _BlockInfo:
+    __slots__ = ("gas", "need", "grow")
+
+    def __init__(self, gas: int, need: int, grow: int) -> None:
+        self.gas = gas
+        self.need = need
+        self.grow = grow
 
 
 def _stack_error(n: int, low: int, high: int) -> None:
     if n < low:
-        raise StackUnderflow(f"block needs {low} stack items, has {n}")
-    raise StackOverflow(f"block would grow the stack past {G.STACK_LIMIT}")
+        raise StackUnderflow(f"needs {low} stack items, has {n}")
+    raise StackOverflow(f"stack would grow past {G.STACK_LIMIT}")
 
 
 def _invalid(pc: int, op: int) -> None:
     raise InvalidOpcode(f"0x{op:02x} at pc {pc}")
 
 
-class _BlockBuilder:
-    """Symbolic execution of one basic block into Python source."""
+def _block_info(code: bytes, start: int) -> _BlockInfo:
+    """Static gas, required stack height and maximum growth of the basic block at ``start``."""
+    n = len(code)
+    pc = start
+    gas = need = grow = rel = 0
+    while pc < n:
+        op = code[pc]
+        if pc != start and op == 0x5B:
+            break
+        spec = T.OPCODES[op]
+        if spec is None:
+            break
+        gas += spec.gas
+        if spec.n_in - rel > need:
+            need = spec.n_in - rel
+        rel += spec.n_out - spec.n_in
+        if rel > grow:
+            grow = rel
+        if spec.ends_block:
+            break
+        pc += 1 + (spec.arg if spec.kind == T.PUSH else 0)
+    return _BlockInfo(gas, need, grow)
 
-    def __init__(self, code: bytes, dests: frozenset[int], start: int, ns: dict[str, Any]):
-        self.code = code
-        self.dests = dests
-        self.start = start
-        self.ns = ns
+
+class _Path:
+    """Symbolic state along one path of a region; copied at each JUMPI."""
+
+    __slots__ = ("sym", "consumed", "entries", "stmts", "visited", "checked_low", "checked_high")
+
+    def __init__(self) -> None:
         self.sym: list[_Val] = []
-        self.consumed = 0  # entry-stack items taken into the symbolic region
-        self.max_rel = 0
+        self.consumed = 0
         self.entries: dict[int, _Val] = {}
-        self.stmts: list[tuple[str, Any]] = []  # ("def", val) | ("line", text)
-        self.nvars = 0
-        self.gas = 0
-        self._vals: dict[str, _Val] = {}
+        self.stmts: list[Any] = []
+        self.visited: set[int] = set()
+        self.checked_low = 0
+        self.checked_high = 0
 
-    # -- symbolic stack --------------------------------------------------
-    def _entry(self) -> _Val:
-        self.consumed += 1
-        k = self.consumed
-        val = self.entries.get(k)
+    def fork(self) -> _Path:
+        p = _Path()
+        p.sym = list(self.sym)
+        p.consumed = self.consumed
+        p.entries = dict(self.entries)
+        p.visited = set(self.visited)
+        p.checked_low = self.checked_low
+        p.checked_high = self.checked_high
+        return p
+
+
+class _RegionBuilder:
+    """Translates the region reachable from one entry pc into a Python function."""
+
+    def __init__(self, unit: _Unit, entry: int) -> None:
+        self.unit = unit
+        self.code = unit.code
+        self.entry = entry
+        self.ns = unit.ns
+        self.budget = REGION_BUDGET
+        self.nvars = 0
+        self.vals: dict[str, _Val] = {}
+
+    # -- symbolic stack --------------------------------------------------------
+    def _entry(self, p: _Path) -> _Val:
+        p.consumed += 1
+        k = p.consumed
+        val = p.entries.get(k)
         if val is None:
-            val = self.entries[k] = _Val(f"e{k}", local=True)
+            val = p.entries[k] = _Val(f"e{k}_{self._uid()}")
+            p.stmts.append(("line", f"{val.text} = stack[-{k}]"))
         return val
 
-    def pop(self) -> _Val:
-        val = self.sym.pop() if self.sym else self._entry()
+    def _uid(self) -> int:
+        self.nvars += 1
+        return self.nvars
+
+    def pop(self, p: _Path) -> _Val:
+        val = p.sym.pop() if p.sym else self._entry(p)
         val.uses += 1
         return val
 
-    def push(self, val: _Val) -> None:
-        self.sym.append(val)
-        rel = len(self.sym) - self.consumed
-        if rel > self.max_rel:
-            self.max_rel = rel
+    def pull(self, p: _Path, depth: int) -> None:
+        while len(p.sym) < depth:
+            p.sym.insert(0, self._entry(p))
 
-    def pull(self, depth: int) -> None:
-        """Make sure the top ``depth`` items are in the symbolic region."""
-        while len(self.sym) < depth:
-            self.sym.insert(0, self._entry())
+    @staticmethod
+    def ref(val: _Val) -> str:
+        return _MARK + val.text + _MARK
 
-    def new_local(self) -> str:
-        self.nvars += 1
-        return f"v{self.nvars}"
-
-    def text(self, val: _Val) -> str:
-        return val.text
-
-    # -- emission helpers ------------------------------------------------
-    def expr_value(self, template: str, args: list[_Val], cond: str | None) -> _Val:
+    def expr_value(self, p: _Path, spec: T.OpSpec, args: list[_Val]) -> _Val:
+        template = spec.expr or ""
         if args and all(a.const is not None for a in args):
             value = eval(template.format(*(str(a.const) for a in args)), self.ns)  # noqa: S307
-            return _Val(str(value), const=value, local=True)
-        val = _Val(self.new_local())
-        self._vals[val.text] = val
-        val.defn = template.format(*(self._ref(a) for a in args))
-        if cond == "not {0}" and args[0].cond is not None:
-            # ISZERO of a comparison: negate the comparison's boolean form, which
-            # is only valid when the comparison is inlined (resolved at render).
-            val.cond = "\x01" + args[0].text
+            return _Val(str(value), const=value)
+        val = _Val(f"v{self._uid()}")
+        self.vals[val.text] = val
+        val.defn = template.format(*(self.ref(a) for a in args))
+        cond = CONDITIONS.get(spec.name)
+        if spec.name == "ISZERO":
+            val.negates = args[0]
+            val.cond = "not " + self.ref(args[0])
         elif cond is not None:
-            val.cond = cond.format(*(self._ref(a) for a in args))
-        self.stmts.append(("def", val))
+            val.cond = cond.format(*(self.ref(a) for a in args))
+        p.stmts.append(("def", val))
         return val
-
-    def _ref(self, val: _Val) -> str:
-        # placeholder resolved at emission time (inline or local name)
-        return "\x00" + val.text + "\x00"
-
-    def line(self, text: str) -> None:
-        self.stmts.append(("line", text))
 
     def fn_name(self, spec: T.OpSpec) -> str:
         name = "F_" + spec.name
         self.ns[name] = spec.fn
         return name
 
-    # -- the block ---------------------------------------------------------
-    def build(self) -> tuple[str, int]:
-        """Translate from ``start``; return (source, end pc)."""
-        code = self.code
-        n = len(code)
-        pc = self.start
-        tail: list[str] = []
-        while True:
-            if pc >= n:
-                tail = self._writeback() + ["return -1"]
-                break
-            op = code[pc]
-            spec = T.OPCODES[op]
-            if pc != self.start and op == 0x5B:
-                tail = self._writeback() + [f"return {pc}"]
-                break
-            if spec is None:
-                tail = [f"_invalid({pc}, {op})"]
-                self.ns["_invalid"] = _invalid
-                pc += 1
-                break
-            self.gas += spec.gas
-            kind = spec.kind
-            nxt = pc + 1
-            if kind == T.PUSH:
-                value = push_value(code, pc, spec.arg)
-                self.push(_Val(str(value), const=value, local=True))
-                nxt = pc + 1 + spec.arg
-            elif kind == T.EXPR:
-                args = [self.pop() for _ in range(spec.n_in)]
-                if spec.name == "CODESIZE":
-                    self.push(_Val(str(n), const=n, local=True))
-                else:
-                    self.push(self.expr_value(spec.expr, args, CONDITIONS.get(spec.name)))
-            elif kind == T.FN:
-                args = [self.pop() for _ in range(spec.n_in)]
-                call = f"{self.fn_name(spec)}(f{''.join(', ' + self._ref(a) for a in args)})"
-                if spec.n_out:
-                    val = _Val(self.new_local(), local=True)
-                    self.line(f"{val.text} = {call}")
-                    self.push(val)
-                else:
-                    self.line(call)
-                if spec.ends_block:
-                    pc = nxt
-                    tail = self._writeback() + [f"return {pc}"]
-                    break
-            elif kind == T.DUP:
-                self.pull(spec.arg)
-                self.push(self.sym[-spec.arg])
-            elif kind == T.SWAP:
-                self.pull(spec.arg + 1)
-                s = self.sym
-                i = -1 - spec.arg
-                s[-1], s[i] = s[i], s[-1]
-            elif kind == T.POP:
-                val = self.pop()
-                val.uses -= 1
-            elif kind == T.JUMPDEST:
-                pass
-            elif kind == T.PC:
-                self.push(_Val(str(pc), const=pc, local=True))
-            elif kind == T.GAS:
-                val = _Val(self.new_local(), local=True)
-                self.line(f"{val.text} = f.gas")
-                self.push(val)
-                pc = nxt
-                tail = self._writeback() + [f"return {pc}"]
-                break
-            elif kind == T.JUMP:
-                dest = self.pop()
-                tail = self._writeback() + self._jump(dest)
-                pc = nxt
-                break
-            elif kind == T.JUMPI:
-                dest = self.pop()
-                cond = self.pop()
-                wb = self._writeback()
-                if cond.cond is not None and cond.uses == 1:
-                    cond.uses -= 1  # the boolean form replaces the value
-                    test = "\x02" + cond.text + "\x02"
-                elif cond.const is not None:
-                    test = "True" if cond.const else "False"
-                else:
-                    test = self._ref(cond)
-                jump = self._jump(dest)
-                tail = wb + [f"if {test}:"] + ["    " + x for x in jump] + [f"return {nxt}"]
-                pc = nxt
-                break
-            elif kind == T.STOP:
-                tail = ["return -1"]
-                pc = nxt
-                break
-            elif kind == T.HALT:
-                args = [self.pop() for _ in range(spec.n_in)]
-                call = f"{self.fn_name(spec)}(f{''.join(', ' + self._ref(a) for a in args)})"
-                tail = [call, "return -1"]
-                pc = nxt
-                break
-            elif kind == T.INVALID:
-                tail = [f"_invalid({pc}, {op})"]
-                self.ns["_invalid"] = _invalid
-                pc = nxt
-                break
-            pc = nxt
-        return self._render(tail), pc
+    def call_text(self, p: _Path, spec: T.OpSpec) -> str:
+        args = [self.pop(p) for _ in range(spec.n_in)]
+        return f"{self.fn_name(spec)}(f{''.join(', ' + self.ref(a) for a in args)})"
 
-    def _cond_text(self, val: _Val, resolve: Callable[[str], str]) -> str:
-        """Boolean expression for ``val`` (a comparison or ISZERO result)."""
-        cond = val.cond or ""
-        if cond.startswith("\x01"):
-            inner = self._vals[cond[1:]]
-            if inner.uses <= 1 and inner.cond is not None:
-                return f"not ({self._cond_text(inner, resolve)})"
-            return f"not {resolve(self._ref(inner))}"
-        return resolve(cond)
-
-    def _resolve_cond(self, text: str, resolve: Callable[[str], str]) -> str:
-        if "\x02" in text:
-            a, name, b = text.split("\x02")
-            text = a + self._cond_text(self._vals[name], resolve) + b
-        return resolve(text)
-
-    def _jump(self, dest: _Val) -> list[str]:
-        if dest.const is not None:
-            if dest.const in self.dests:
-                return [f"return {dest.const}"]
-            return [f"raise InvalidJump('{dest.const}')"]
-        ref = self._ref(dest)
-        return [f"if {ref} not in JD:", f"    raise InvalidJump(str({ref}))", f"return {ref}"]
-
-    def _writeback(self) -> list[str]:
-        d = self.consumed
-        items = self.sym
-        # Skip entries that would be written back to their own slot.
+    # -- exits -------------------------------------------------------------------
+    def writeback(self, p: _Path) -> list[str]:
+        d = p.consumed
+        items = p.sym
         keep = 0
-        while keep < len(items) and keep < d and items[keep] is self.entries.get(d - keep):
+        while keep < len(items) and keep < d and items[keep] is p.entries.get(d - keep):
             keep += 1
         items = items[keep:]
         d -= keep
         for v in items:
             v.uses += 1
-        refs = ", ".join(self._ref(v) for v in items)
+        refs = ", ".join(self.ref(v) for v in items)
         if d == 0:
             if not items:
                 return []
@@ -287,114 +210,253 @@ class _BlockBuilder:
             return [f"stack[-1] = {refs}"]
         return [f"stack[-{d}:] = ({refs},)"]
 
-    def _render(self, tail: list[str]) -> str:
-        # Decide which computed values are inlined (used once) or bound to locals.
-        inline: dict[str, str] = {}
-        used: set[str] = set()
+    def leave(self, p: _Path, pc_text: str) -> None:
+        for line in self.writeback(p):
+            p.stmts.append(("line", line))
+        p.stmts.append(("line", f"return {pc_text}"))
 
-        def resolve(text: str) -> str:
-            parts = text.split("\x00")
-            out = []
-            for i, part in enumerate(parts):
-                if i % 2 == 1:
-                    sub = inline.get(part)
-                    if sub is None:
-                        used.add(part)
-                        out.append(part)
-                    else:
-                        out.append(sub)
+    def jump(self, p: _Path, dest: _Val) -> None:
+        """Continue at a jump destination: inline when constant and new on this path."""
+        if dest.const is not None:
+            target = dest.const
+            if target not in self.unit.dests:
+                p.stmts.append(("line", f"raise InvalidJump('{target}')"))
+                return
+            self.walk(p, target)
+            return
+        for line in self.writeback(p):
+            p.stmts.append(("line", line))
+        r = self.ref(dest)
+        dest.uses += 2
+        p.stmts.append(("line", f"if {r} not in JD:"))
+        p.stmts.append(("line", f"    raise InvalidJump(str({r}))"))
+        p.stmts.append(("line", f"return {r}"))
+
+    # -- the walk ----------------------------------------------------------------
+    def walk(self, p: _Path, pc: int) -> None:
+        """Translate basic blocks from ``pc`` along path ``p`` until the path exits."""
+        code = self.code
+        n = len(code)
+        while True:
+            if pc >= n:
+                p.stmts.append(("line", "return -1"))
+                return
+            if pc in p.visited or (self.budget <= 0 and pc != self.entry):
+                self.leave(p, str(pc))
+                return
+            p.visited.add(pc)
+            info = self.unit.info(pc)
+            self.check_block(p, info)
+            pc = self.block(p, pc)
+            if pc < 0:
+                return
+
+    def check_block(self, p: _Path, info: _BlockInfo) -> None:
+        lines = []
+        if info.gas:
+            lines += [f"g = f.gas - {info.gas}", "if g < 0:", "    raise OutOfGas()", "f.gas = g"]
+        s = len(p.sym)
+        c = p.consumed
+        conds = []
+        low = info.need - s + c  # entry height needed
+        if low > p.checked_low:
+            conds.append(f"n < {low}")
+            p.checked_low = low
+        high = G.STACK_LIMIT - info.grow + c - s  # highest entry height allowed
+        if info.grow > 0 and high < G.STACK_LIMIT and (
+            p.checked_high == 0 or high < p.checked_high
+        ):
+            conds.append(f"n > {high}")
+            p.checked_high = high
+        if conds:
+            lines += [f"if {' or '.join(conds)}:", f"    _stack_error(n, {max(low, 0)}, {high})"]
+        for line in lines:
+            p.stmts.append(("line", line))
+
+    def block(self, p: _Path, start: int) -> int:
+        """Translate one basic block; return the pc to continue at, or -1 when done."""
+        code = self.code
+        n = len(code)
+        pc = start
+        while True:
+            if pc >= n:
+                return pc
+            op = code[pc]
+            if pc != start and op == 0x5B:
+                return pc
+            spec = T.OPCODES[op]
+            self.budget -= 1
+            if spec is None:
+                self.ns["_invalid"] = _invalid
+                p.stmts.append(("line", f"_invalid({pc}, {op})"))
+                return -1
+            kind = spec.kind
+            nxt = pc + 1
+            if kind == T.PUSH:
+                value = push_value(code, pc, spec.arg)
+                p.sym.append(_Val(str(value), const=value))
+                nxt = pc + 1 + spec.arg
+            elif kind == T.EXPR:
+                args = [self.pop(p) for _ in range(spec.n_in)]
+                if spec.name == "CODESIZE":
+                    p.sym.append(_Val(str(n), const=n))
                 else:
-                    out.append(part)
-            return "".join(out)
+                    p.sym.append(self.expr_value(p, spec, args))
+            elif kind == T.FN:
+                call = self.call_text(p, spec)
+                if spec.n_out:
+                    val = _Val(f"r{self._uid()}")
+                    p.stmts.append(("line", f"{val.text} = {call}"))
+                    p.sym.append(val)
+                else:
+                    p.stmts.append(("line", call))
+                if spec.ends_block:
+                    return nxt
+            elif kind == T.DUP:
+                self.pull(p, spec.arg)
+                p.sym.append(p.sym[-spec.arg])
+            elif kind == T.SWAP:
+                self.pull(p, spec.arg + 1)
+                s = p.sym
+                i = -1 - spec.arg
+                s[-1], s[i] = s[i], s[-1]
+            elif kind == T.POP:
+                self.pop(p).uses -= 1
+            elif kind == T.JUMPDEST:
+                pass
+            elif kind == T.PC:
+                p.sym.append(_Val(str(pc), const=pc))
+            elif kind == T.GAS:
+                val = _Val(f"r{self._uid()}")
+                p.stmts.append(("line", f"{val.text} = f.gas"))
+                p.sym.append(val)
+                return nxt
+            elif kind == T.JUMP:
+                dest = self.pop(p)
+                self.jump(p, dest)
+                return -1
+            elif kind == T.JUMPI:
+                dest = self.pop(p)
+                cond = self.pop(p)
+                if cond.const is not None:
+                    if cond.const:
+                        self.jump(p, dest)
+                        return -1
+                    return nxt
+                taken = p.fork()
+                fall = p.fork()
+                test = _COND + cond.text + _COND
+                p.stmts.append(("if", test, taken.stmts, fall.stmts))
+                self.jump(taken, dest)
+                self.walk(fall, nxt)
+                return -1
+            elif kind == T.STOP:
+                p.stmts.append(("line", "return -1"))
+                return -1
+            elif kind == T.HALT:
+                p.stmts.append(("line", self.call_text(p, spec)))
+                p.stmts.append(("line", "return -1"))
+                return -1
+            else:  # INVALID
+                self.ns["_invalid"] = _invalid
+                p.stmts.append(("line", f"_invalid({pc}, {op})"))
+                return -1
+            pc = nxt
 
-        body: list[str] = []
-        for kind, item in self.stmts:
+    # -- rendering -------------------------------------------------------------
+    def build(self) -> str:
+        root = _Path()
+        self.walk(root, self.entry)
+        self.inline: dict[str, str] = {}
+        out: list[str] = ["n = len(stack)"]
+        self.render(root.stmts, out, "")
+        return f"def r{self.entry}(f, stack, mem):\n" + "".join(f"    {x}\n" for x in out)
+
+    def resolve(self, text: str) -> str:
+        if _MARK not in text:
+            return text
+        parts = text.split(_MARK)
+        inline = self.inline
+        for i in range(1, len(parts), 2):
+            parts[i] = inline.get(parts[i], parts[i])
+        return "".join(parts)
+
+    def cond_text(self, val: _Val) -> str:
+        """Boolean expression testing ``val`` (used by JUMPI)."""
+        if val.uses == 1 and val.negates is not None:
+            inner = val.negates
+            if inner.uses == 1 and inner.cond is not None:
+                return f"not ({self.cond_text(inner)})"
+            return "not " + self.resolve(self.ref(inner))
+        if val.uses == 1 and val.cond is not None and val.negates is None:
+            return self.resolve(val.cond)
+        return self.resolve(self.ref(val))
+
+    def render(self, stmts: list[Any], out: list[str], indent: str) -> None:
+        for item in stmts:
+            kind = item[0]
             if kind == "def":
-                val: _Val = item
-                if val.uses <= 1:
-                    if val.uses == 1:
-                        inline[val.text] = "(" + resolve(val.defn or "") + ")"
-                    else:
-                        inline[val.text] = "0"
-                    if val.cond is not None:
-                        val.cond = resolve(val.cond)
+                val: _Val = item[1]
+                expr = self.resolve(val.defn or "")
+                if val.uses == 1:
+                    self.inline[val.text] = "(" + expr + ")"
+                elif val.uses > 1:
+                    out.append(f"{indent}{val.text} = {expr}")
+            elif kind == "line":
+                out.append(indent + self.resolve(item[1]))
+            else:  # if
+                _, test, then_stmts, else_stmts = item
+                name = test.strip(_COND)
+                val = self.vals.get(name)
+                if val is not None:
+                    text = self.cond_text(val)
                 else:
-                    body.append(f"{val.text} = {resolve(val.defn or '')}")
-            else:
-                body.append(resolve(item))
-        tail = [self._resolve_cond(t, resolve) for t in tail]
-        head = []
-        if self.gas:
-            head += [f"g = f.gas - {self.gas}", "if g < 0:", "    raise OutOfGas()", "f.gas = g"]
-        low = max(self.entries) if self.entries else 0
-        high = G.STACK_LIMIT - self.max_rel
-        if low or self.max_rel > 0:
-            conds = []
-            if low:
-                conds.append(f"n < {low}")
-            if self.max_rel > 0:
-                conds.append(f"n > {high}")
-            head += [
-                "n = len(stack)",
-                f"if {' or '.join(conds)}:",
-                f"    _stack_error(n, {low}, {high})",
-            ]
-        for k in sorted(self.entries):
-            if f"e{k}" in used:
-                head.append(f"e{k} = stack[-{k}]")
-        lines = head + body + tail
-        return f"def b{self.start}(f, stack, mem):\n" + "".join(f"    {x}\n" for x in lines)
+                    text = self.resolve(self.ref(_Val(name)))
+                out.append(f"{indent}if {text}:")
+                self.render(then_stmts, out, indent + "    ")
+                self.render(else_stmts, out, indent)
+
+
+class _Unit:
+    """Analysis of one bytecode shared by all its region functions."""
+
+    def __init__(self, code: bytes) -> None:
+        self.code = code
+        self.dests = jumpdests(code)
+        self.ns: dict[str, Any] = dict(arithmetic.HELPERS)
+        self.ns.update(
+            JD=self.dests, OutOfGas=OutOfGas, InvalidJump=InvalidJump, _stack_error=_stack_error
+        )
+        self._info: dict[int, _BlockInfo] = {}
+
+    def info(self, pc: int) -> _BlockInfo:
+        info = self._info.get(pc)
+        if info is None:
+            info = self._info[pc] = _block_info(self.code, pc)
+        return info
+
+
+def translate(code: bytes, entry: int, unit: _Unit | None = None) -> tuple[str, _Unit]:
+    """Python source of the region function entered at ``entry``."""
+    unit = unit or _Unit(code)
+    return _RegionBuilder(unit, entry).build(), unit
 
 
 class CompiledCode:
-    """Block functions indexed by program counter (None where no block starts)."""
+    """Region functions of one bytecode, indexed by entry pc, compiled on first use."""
 
-    __slots__ = ("blocks",)
+    __slots__ = ("regions", "unit")
 
-    def __init__(self, blocks: list[Block | None]) -> None:
-        self.blocks = blocks
+    def __init__(self, code: bytes) -> None:
+        self.unit = _Unit(code)
+        self.regions: list[Region | None] = [None] * (len(code) + 1)
 
-
-def _namespace(dests: frozenset[int]) -> dict[str, Any]:
-    ns: dict[str, Any] = dict(arithmetic.HELPERS)
-    ns.update(
-        JD=dests,
-        OutOfGas=OutOfGas,
-        InvalidJump=InvalidJump,
-        _stack_error=_stack_error,
-    )
-    return ns
-
-
-def translate(code: bytes) -> tuple[str, dict[str, Any], list[int]]:
-    """Python source of all blocks of ``code``, its namespace and the block starts."""
-    dests = jumpdests(code)
-    ns = _namespace(dests)
-    sources: list[str] = []
-    starts: list[int] = []
-    pc = 0
-    n = len(code)
-    while True:
-        builder = _BlockBuilder(code, dests, pc, ns)
-        src, end = builder.build()
-        sources.append(src)
-        starts.append(pc)
-        if end >= n:
-            break
-        pc = end
-    if starts[-1] != n:
-        sources.append(f"def b{n}(f, stack, mem):\n    return -1\n")
-        starts.append(n)
-    return "\n".join(sources), ns, starts
-
-
-def compile_code(code: bytes) -> CompiledCode:
-    source, ns, starts = translate(code)
-    exec(compile(source, "<strikevm-block>", "exec"), ns)  # noqa: S102
-    blocks: list[Block | None] = [None] * (len(code) + 1)
-    for s in starts:
-        blocks[s] = ns[f"b{s}"]
-    return CompiledCode(blocks)
+    def region(self, pc: int) -> Region:
+        src, unit = translate(self.unit.code, pc, self.unit)
+        exec(compile(src, f"<strikevm-region-{pc}>", "exec"), unit.ns)  # noqa: S102
+        fn = unit.ns.pop(f"r{pc}")
+        self.regions[pc] = fn
+        return fn
 
 
 _CACHE: dict[bytes, CompiledCode] = {}
@@ -406,19 +468,22 @@ def compiled(code: bytes) -> CompiledCode:
     if cc is None:
         if len(_CACHE) >= _CACHE_LIMIT:
             _CACHE.clear()
-        cc = _CACHE[code] = compile_code(code)
+        cc = _CACHE[code] = CompiledCode(code)
     return cc
 
 
 def run(f: Frame) -> None:
-    """Execute ``f.code`` with compiled blocks; raise an ExceptionalHalt on failure."""
+    """Execute ``f.code`` with compiled regions; raise an ExceptionalHalt on failure."""
     code = f.code
     cc = _CACHE.get(code)
     if cc is None:
         cc = compiled(code)
-    blocks = cc.blocks
+    regions = cc.regions
     stack = f.stack
     mem = f.memory
     pc = 0
     while pc >= 0:
-        pc = blocks[pc](f, stack, mem)
+        fn = regions[pc]
+        if fn is None:
+            fn = cc.region(pc)
+        pc = fn(f, stack, mem)
