@@ -140,7 +140,17 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def markdown(rows: list[Row], engine: str, pyevm_repeat: int, strike_repeat: int | None) -> str:
+def load_average() -> str:
+    """The 1-minute load average, a hint of how noisy the timings are."""
+    try:
+        return f"{os.getloadavg()[0]:.2f}"
+    except OSError:
+        return "unknown"
+
+
+def markdown(
+    rows: list[Row], engine: str, pyevm_repeat: int, strike_repeat: int | None, load: str
+) -> str:
     lines = [
         "| workload | exec gas | py-evm median | StrikeVM median | ratio (py-evm / StrikeVM) "
         "| py-evm Mgas/s | StrikeVM Mgas/s |",
@@ -163,7 +173,8 @@ def markdown(rows: list[Row], engine: str, pyevm_repeat: int, strike_repeat: int
     lines.append("")
     lines.append(
         f"Machine: {cpu_name()}, {os.cpu_count()} logical CPUs, "
-        f"Python {platform.python_version()}; StrikeVM engine `{engine}`. Medians after 1 "
+        f"Python {platform.python_version()}, load average {load} at start; "
+        f"StrikeVM engine `{engine}`. Medians after 1 "
         f"warm-up run; py-evm {pyevm_repeat} timed runs, StrikeVM {strike_runs}. "
         "Execution gas (no intrinsic cost, before refunds); Mgas/s = gas / median; "
         "output and gas checked on both sides."
@@ -204,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"unknown workload(s): {', '.join(sorted(unknown))}")
         workloads = [w for w in workloads if w.name in args.only]
 
+    load = load_average()
     pyevm = run_pyevm([w.path for w in workloads], args.repeat)
     strike = run_strikevm(workloads, args.engine, args.strikevm_repeat, args.budget)
 
@@ -225,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
                 ok=bool(p["ok"]) and s.ok and same_gas,
             )
         )
-    print(markdown(rows, args.engine, args.repeat, args.strikevm_repeat))
+    print(markdown(rows, args.engine, args.repeat, args.strikevm_repeat, load))
     return 0 if all(r.ok for r in rows) else 1
 
 

@@ -134,9 +134,7 @@ def black76_reference(forward: int, strike: int, vol: int, expiry: int, rate: in
     }
 
 
-def crr_reference(
-    is_call: bool, american: bool, case: Case, steps: int
-) -> mpmath.mpf | None:
+def crr_reference(is_call: bool, american: bool, case: Case, steps: int) -> mpmath.mpf | None:
     """The same CRR tree in 50-digit arithmetic; None when p is outside (0, 1)."""
     s, k, v, r, q = (nat(x) for x in (case.spot, case.strike, case.vol, case.rate, case.q))
     dt = MP(case.expiry) / YEAR / steps
@@ -153,7 +151,5 @@ def crr_reference(
     for i in range(steps - 1, -1, -1):
         values = [pu * values[j + 1] + pd * values[j] for j in range(i + 1)]
         if american:
-            values = [
-                max(values[j], sign * (levels[2 * j - i] - k)) for j in range(i + 1)
-            ]
+            values = [max(values[j], sign * (levels[2 * j - i] - k)) for j in range(i + 1)]
     return values[0]

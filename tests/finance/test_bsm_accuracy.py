@@ -77,8 +77,13 @@ def test_black_scholes_against_mpmath(chunk: int) -> None:
         # Put-call parity, against the correctly rounded exact forward value.
         forward = int(mpmath.nint(ref["forward"]["value"] * WAD))
         assert abs(prices["call"] - prices["put"] - forward) <= 1, case
-        assert abs(discounted_forward_value(case.spot, case.strike, case.expiry, case.rate,
-                                            case.q) - forward) <= 1
+        assert (
+            abs(
+                discounted_forward_value(case.spot, case.strike, case.expiry, case.rate, case.q)
+                - forward
+            )
+            <= 1
+        )
 
 
 def test_prices_are_correctly_rounded_almost_always() -> None:

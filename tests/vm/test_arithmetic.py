@@ -7,8 +7,10 @@ compile time) and with operands loaded from calldata (computed at run time).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
-from vmhelpers import M, SIGN, U256, asm, op_program, run, signed
+from vmhelpers import RET_TOP_GAS, SIGN, U256, M, asm, op_program, run, signed
 
 MODES = ("const", "calldata")
 
@@ -174,3 +176,25 @@ def test_chained_arithmetic(engine: str) -> None:
     assert out.out_word == 8
     # 3+3+3+3+3 pushes/CALLDATALOAD, MUL 5, SUB 3, DIV 5, then 15 for the epilogue
     assert out.gas_used == 15 + 5 + 3 + 5 + 15
+
+
+@pytest.mark.parametrize(
+    "step,count,gas_per_step,expected",
+    [
+        ("PUSH1 1 ADD", 300, 6, lambda x: (x + 300) % U256),
+        ("NOT", 301, 3, lambda x: M ^ x),
+        ("PUSH1 3 MUL", 150, 8, lambda x: x * pow(3, 150, U256) % U256),
+        ("PUSH1 1 SWAP1 SUB", 200, 9, lambda x: (x - 200) % U256),
+    ],
+)
+def test_long_chain_of_operations(
+    engine: str, step: str, count: int, gas_per_step: int, expected: Callable[[int], int]
+) -> None:
+    # A long run of operations each consuming the previous result (one basic block).
+    code = asm("PUSH1 0 CALLDATALOAD", f"{step} " * count, "PUSH1 0 MSTORE",
+               "PUSH1 32 PUSH1 0 RETURN")
+    x = 0x1234567890
+    out = run(engine, code, data=x.to_bytes(32, "big"))
+    assert out.success, out.error
+    assert out.out_word == expected(x)
+    assert out.gas_used == 6 + gas_per_step * count + RET_TOP_GAS

@@ -5,7 +5,7 @@ and comparisons feeding JUMPI (the fast engine turns those into Python condition
 from __future__ import annotations
 
 import pytest
-from vmhelpers import M, SIGN, asm, op_program, run, signed, word
+from vmhelpers import SIGN, M, asm, op_program, run, signed, word
 
 MODES = ("const", "calldata")
 HALF = 1 << 254

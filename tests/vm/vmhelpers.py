@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from Crypto.Hash import keccak as _pyc_keccak
+
 from strikevm.chain.executor import TxResult, apply_transaction
 from strikevm.chain.transaction import sign_transaction
 from strikevm.crypto import private_key_to_address
@@ -147,11 +149,15 @@ RET_TOP_GAS = 15
 
 def ret_words(n: int) -> str:
     """Epilogue returning the top ``n`` stack items as words (top first), memory empty."""
-    body = " ".join(f"PUSH1 {32 * i} MSTORE" for i in range(n))
-    return f"{body} PUSH1 {32 * n} PUSH1 0 RETURN"
+    def p(v: int) -> str:
+        return f"PUSH1 {v}" if v < 256 else f"PUSH2 {v}"
+
+    body = " ".join(f"{p(32 * i)} MSTORE" for i in range(n))
+    return f"{body} {p(32 * n)} PUSH1 0 RETURN"
 
 
 def ret_words_gas(n: int) -> int:
+    """Gas of ``ret_words(n)`` when memory starts empty."""
     return 6 * n + mem_cost(n) + 6
 
 
@@ -196,6 +202,47 @@ def op_program(op: str, operands: Sequence[int], mode: str) -> tuple[bytes, byte
     parts.append(op)
     parts.append(RET_TOP)
     return asm(*parts), data, overhead + RET_TOP_GAS
+
+
+def keccak(data: bytes) -> bytes:
+    """Keccak-256 from pycryptodome, independent of the code under test."""
+    return _pyc_keccak.new(data=data, digest_bits=256).digest()
+
+
+def create_addr(sender: int, nonce: int) -> int:
+    """Yellow Paper CREATE address: keccak(rlp([sender, nonce]))[12:], RLP written out."""
+    if nonce == 0:
+        enc = b"\x80"
+    elif nonce < 0x80:
+        enc = bytes((nonce,))
+    else:
+        raw = nonce.to_bytes((nonce.bit_length() + 7) // 8, "big")
+        enc = bytes((0x80 + len(raw),)) + raw
+    payload = b"\x94" + sender.to_bytes(20, "big") + enc
+    return int.from_bytes(keccak(bytes((0xC0 + len(payload),)) + payload)[12:], "big")
+
+
+def create2_addr(sender: int, salt: int, initcode: bytes) -> int:
+    """EIP-1014: keccak(0xff ++ sender ++ salt ++ keccak(initcode))[12:]."""
+    raw = b"\xff" + sender.to_bytes(20, "big") + salt.to_bytes(32, "big") + keccak(initcode)
+    return int.from_bytes(keccak(raw)[12:], "big")
+
+
+def mstore_bytes(data: bytes, at: int = 0) -> bytes:
+    """Code writing ``data`` to memory at ``at`` (whole words, zero-padded on the right)."""
+    parts: list[str | int | bytes] = []
+    for i in range(0, len(data), 32):
+        chunk = data[i : i + 32].ljust(32, b"\x00")
+        parts += [push(int.from_bytes(chunk, "big"), 32), push(at + i), "MSTORE"]
+    return asm(*parts)
+
+
+def initcode_for(runtime: bytes) -> bytes:
+    """Initcode that returns ``runtime`` as the code to deploy (CODECOPY of its tail)."""
+    n = len(runtime)
+    prefix = asm(f"PUSH2 {n} PUSH2 15 PUSH1 0 CODECOPY PUSH2 {n} PUSH1 0 RETURN")
+    assert len(prefix) == 15
+    return prefix + runtime
 
 
 # ------------------------------------------------------------------ running
@@ -315,7 +362,9 @@ def run_stack(
 ) -> tuple[list[int], int, Exception | None]:
     """Run ``code`` in one frame and return (stack bottom first, gas left, halt or None).
 
-    Meant for code that ends by running off its end, where the stack is final.
+    Only the reference interpreter leaves its final stack in the frame (the fast
+    engine keeps stack values in locals and does not write them back on halting),
+    so this is for reference-only checks; other tests return values through memory.
     """
     state = make_state(code, pre, None, TARGET, CALLER, 0)
     state.prewarm([CALLER, TARGET])
@@ -360,3 +409,28 @@ def run_tx(
     )
     result = apply_transaction(state, block or BlockEnv(), tx, engine=engine)
     return result, state
+
+
+def call_op(
+    op: str = "CALL",
+    to: int = OTHER,
+    *,
+    gas: int | None = None,
+    value: int = 0,
+    in_off: int = 0,
+    in_size: int = 0,
+    out_off: int = 0,
+    out_size: int = 0,
+) -> bytes:
+    """Push the operands of a CALL-family opcode and run it (result left on the stack).
+
+    ``gas`` None forwards everything with the GAS opcode. Pushes cost 3 each (the
+    GAS opcode 2): 21 (or 20 with GAS) for CALL/CALLCODE, 18 (17) for the others.
+    """
+    parts: list[str | int | bytes] = [out_size, out_off, in_size, in_off]
+    if op in ("CALL", "CALLCODE"):
+        parts.append(value)
+    parts.append(push(to, 20))
+    parts.append("GAS" if gas is None else push(gas))
+    parts.append(op)
+    return asm(*parts)

@@ -108,11 +108,13 @@ def binomial_price(
         for i in range(n - 1, -1, -1):
             values = [
                 c if (c := (pu * a + pd * b) >> _F) > e else e
-                for a, b, e in zip(values[1:], values, exercise[n - i : n + i + 1 : 2])
+                for a, b, e in zip(
+                    values[1:], values, exercise[n - i : n + i + 1 : 2], strict=False
+                )
             ]
     else:
         for _ in range(n):
-            values = [(pu * a + pd * b) >> _F for a, b in zip(values[1:], values)]
+            values = [(pu * a + pd * b) >> _F for a, b in zip(values[1:], values, strict=False)]
     price = (values[0] + (1 << (_VAL_BITS - 1))) >> _VAL_BITS
     if price > _INT256_MAX:
         raise Overflow("result does not fit in int256")

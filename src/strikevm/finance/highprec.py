@@ -111,23 +111,6 @@ def _exp_guard(x: int) -> int:
     return total >> extra
 
 
-def _ln_guard(v: int) -> int:
-    """``ln(v / 2**_GUARD) * 2**_GUARD`` for ``v > 0`` (import time only)."""
-    e = v.bit_length() - 1 - _GUARD
-    m = v >> e if e >= 0 else v << -e  # m / 2**G in [1, 2)
-    one = 1 << _GUARD
-    z = ((m - one) << _GUARD) // (m + one)  # in [0, 1/3)
-    z2 = (z * z) >> _GUARD
-    total = 0
-    term = z
-    k = 1
-    while term:
-        total += term // k
-        term = (term * z2) >> _GUARD
-        k += 2
-    return e * _LN2_G + 2 * total
-
-
 # --------------------------------------------------------------------------------------
 # Public constants (Q128)
 # --------------------------------------------------------------------------------------
@@ -143,8 +126,26 @@ INV_SQRT_2PI = _to_q(_round_div(1 << (2 * _GUARD), _SQRT_2PI_G))
 # Integer square root
 # --------------------------------------------------------------------------------------
 
+
+def _sqrt_table() -> list[int]:
+    """``floor(sqrt(top + 1/2) * 2**16)`` for every 12-bit leading part ``top``."""
+    out = []
+    r = _isqrt_slow((2 * 1024 + 1) << 31)
+    for top in range(1024, 4096):
+        n = (2 * top + 1) << 31
+        x = r + 2048  # above the root: consecutive roots differ by less than 2**10
+        while True:  # Newton from above: decreases to the floor root
+            y = (x + n // x) >> 1
+            if y >= x:
+                break
+            x = y
+        r = x
+        out.append(r)
+    return out
+
+
 # _SQRT_TOP[i] = floor(sqrt(1024 + i + 1/2) * 2**16) for the 12-bit leading part of n.
-_SQRT_TOP: list[int] = [_isqrt_slow((2 * top + 1) << 31) for top in range(1024, 4096)]
+_SQRT_TOP: list[int] = _sqrt_table()
 
 
 def isqrt(n: int) -> int:
@@ -180,11 +181,25 @@ def sqrt_q(x: int) -> int:
 # exp
 # --------------------------------------------------------------------------------------
 
-_EXP_TAB_BITS = 8
+_EXP_TAB_BITS = 10
 _EXP_TAB_SHIFT = FRAC_BITS - _EXP_TAB_BITS
 _EXP_TAB_HALF = 1 << (_EXP_TAB_SHIFT - 1)
-# e**(j / 256) for j in 0..180 (the reduced argument lies in [0, ln 2] plus rounding).
-_EXP_TAB: list[int] = [_to_q(_exp_guard(j << (_GUARD - _EXP_TAB_BITS))) for j in range(182)]
+_EXP_TAB_SIZE = 712  # the reduced argument lies in [0, ln 2] (plus rounding): j <= 710
+
+
+def _exp_table() -> list[int]:
+    """``e**(j / 1024)`` in Q128, by repeated multiplication at 256 bits (the chain adds
+    under 2**-246 relative error, far below the Q128 rounding)."""
+    step = _exp_guard(1 << (_GUARD - _EXP_TAB_BITS))
+    out = []
+    v = 1 << _GUARD
+    for _ in range(_EXP_TAB_SIZE):
+        out.append(_to_q(v))
+        v = (v * step) >> _GUARD
+    return out
+
+
+_EXP_TAB: list[int] = _exp_table()
 
 
 def _factorial(n: int) -> int:
@@ -194,8 +209,8 @@ def _factorial(n: int) -> int:
     return out
 
 
-# Taylor coefficients 1/n! for |s| <= 2**-9: the first omitted term is below 2**-130.
-_EXP_DEGREE = 11
+# Taylor coefficients 1/n! for |s| <= 2**-11: the first omitted term is below 2**-131.
+_EXP_DEGREE = 9
 _EXP_POLY: tuple[int, ...] = tuple(
     _round_div(ONE, _factorial(n)) for n in range(_EXP_DEGREE, -1, -1)
 )
@@ -233,12 +248,33 @@ def exp_q(x: int) -> int:
 _LN_TAB_BITS = 7
 _LN_TAB_SHIFT = FRAC_BITS - _LN_TAB_BITS
 _LN_TAB_MASK = (1 << _LN_TAB_BITS) - 1
-# For m in [1 + j/128, 1 + (j+1)/128): m * _LN_RECIP[j] lies within 2**-8 of 1.
-_LN_RECIP: list[int] = [_round_div(ONE * 256, 257 + 2 * j) for j in range(128)]
+# For m in [1 + j/128, 1 + (j+1)/128): m * _LN_RECIP[j] lies in [1, 1 + 2**-7) (up to
+# one unit of rounding), and exactly 1 at m = 1 (so ln(1) == 0).
+_LN_RECIP: list[int] = [_round_div(ONE * 128, 128 + j) for j in range(128)]
+
+
+def _ln_corrections() -> list[int]:
+    """``-ln(_LN_RECIP[j] / 2**128)`` in Q128, exact for the integer reciprocal used.
+
+    ``ln((128 + j) / 128)`` chains ``ln((k + 1) / k) = 2 atanh(1 / (2k + 1))``; the
+    reciprocal differs from ``128 / (128 + j)`` by a factor ``1 + e`` with
+    ``|e| < 2**-128``, whose logarithm is ``e`` to within ``2**-256``.
+    """
+    out = []
+    log_ratio = 0  # ln(k / 128) at 256 bits
+    for j, rc in enumerate(_LN_RECIP):
+        k = 128 + j
+        # e = rc * k / (128 * 2**128) - 1, at 256 bits
+        e = _round_div((rc * k - (128 << FRAC_BITS)) << _GUARD, 128 << FRAC_BITS)
+        out.append(_to_q(log_ratio - e + ((e * e) >> (_GUARD + 1))))
+        log_ratio += 2 * _atanh_recip(2 * k + 1, _GUARD)
+    return out
+
+
 # -ln(_LN_RECIP[j] / 2**128), exact for the integer reciprocal actually used.
-_LN_CORR: list[int] = [_to_q(-_ln_guard(rc << _SHIFT)) for rc in _LN_RECIP]
-# atanh(z)/z = sum z^(2k) / (2k+1) for |z| <= 2**-9: first omitted term below 2**-135.
-_ATANH_TERMS = 7
+_LN_CORR: list[int] = _ln_corrections()
+# atanh(z)/z = sum z^(2k) / (2k+1) for |z| <= 2**-8: first omitted term below 2**-140.
+_ATANH_TERMS = 8
 _ATANH_POLY: tuple[int, ...] = tuple(
     _round_div(ONE, 2 * k + 1) for k in range(_ATANH_TERMS, -1, -1)
 )
@@ -273,52 +309,56 @@ def ln_q(x: int) -> int:
 _NORM_STEP_BITS = 5
 _NORM_SHIFT = FRAC_BITS - _NORM_STEP_BITS
 _NORM_HALF_STEP = 1 << (_NORM_SHIFT - 1)
-_NORM_MAX_TERMS = 64
 _INV_SQRT_2PI_G = _round_div(1 << (2 * _GUARD), _SQRT_2PI_G)
 
 
 def _build_normal_table() -> tuple[list[int], list[tuple[int, ...]], int]:
-    """Taylor coefficients (Q128, Horner order) around each centre, and the cut-off."""
+    """Taylor coefficients (Q128, Horner order) around each centre, and the cut-off.
+
+    ``phi(c_i)`` is chained as ``phi(c_{i+1}) = phi(c_i) e^{-1/2048} (e^{-1/1024})**i`` and
+    ``N(c_{i+1})`` as the full Taylor series at ``t = 1/32`` (every term above 2**-264),
+    both at 256 bits; the accumulated error stays below 2**-240.
+    """
     one_g = 1 << _GUARD
     step_scale = 1 << _NORM_STEP_BITS  # 32
+    scale2 = step_scale * step_scale
+    half_bits = _NORM_STEP_BITS + 1  # |t| <= 2**-6 for the stored series
+    keep = 1 << (_GUARD - 127)  # stored terms must reach 2**-127 at |t| = 2**-6
+    negligible = 1 << 8  # full-step terms below 2**-(G+8) end the chain sum
+    a_fac = _exp_guard(-(one_g >> 11))
+    b_fac = _exp_guard(-(one_g >> 10))
+    phi = _INV_SQRT_2PI_G
+    b_pow = one_g
     cdf = one_g >> 1  # N(0)
     heads: list[int] = []
     rests: list[tuple[int, ...]] = []
-    # Bound on |t| for the stored series is half a step: 2**-(step_bits+1).
-    tail_limit_bits = 127
-    facts = [_factorial(n) for n in range(_NORM_MAX_TERMS + 2)]
     i = 0
     while True:
-        # phi(c_i) with c_i**2 / 2 = i**2 / 2048.
-        phi = (_INV_SQRT_2PI_G * _exp_guard(-((i * i) << _GUARD) // (2 * step_scale**2))) >> (
-            _GUARD
-        )
-        # Scaled Hermite values H[n] = He_n(i/32) * 32**n (exact integers).
-        herm = [1, i]
-        for n in range(1, _NORM_MAX_TERMS + 1):
-            herm.append(i * herm[n] - n * step_scale * step_scale * herm[n - 1])
-        # a_n * 2**G = phi * (-1)**(n-1) * H[n-1] / (32**(n-1) * n!)
         coeffs = [cdf]
-        for n in range(1, _NORM_MAX_TERMS + 1):
-            num = phi * herm[n - 1]
-            if n % 2 == 0:
-                num = -num
-            coeffs.append(_round_div(num, step_scale ** (n - 1) * facts[n]))
-        # Cut the series: keep terms with |a_n| (1/64)**n >= 2**-tail_limit_bits.
         last = 1
-        for n in range(1, _NORM_MAX_TERMS + 1):
-            bound = abs(coeffs[n]) >> ((_NORM_STEP_BITS + 1) * n)
-            if bound >= (1 << (_GUARD - tail_limit_bits)):
+        nxt = cdf
+        h_prev, h_cur = 0, 1  # scaled Hermite He_{n-2}, He_{n-1} times 32**(n-1)
+        den = 1  # 32**(n-1) * n!
+        small = 0
+        n = 1
+        while small < 2:
+            # a_n = phi(c) (-1)**(n-1) He_{n-1}(c) / n!
+            a = _round_div(phi * h_cur if n % 2 else -phi * h_cur, den)
+            coeffs.append(a)
+            if abs(a) >> (half_bits * n) >= keep:
                 last = n
-        q_coeffs = [_to_q(c) for c in coeffs[: last + 1]]
-        horner = tuple(reversed(q_coeffs))
+            full = _round_div(a, step_scale**n)
+            nxt += full
+            small = small + 1 if abs(full) < negligible else 0
+            h_prev, h_cur = h_cur, i * h_cur - (n - 1) * scale2 * h_prev
+            n += 1
+            den *= step_scale * n
+        horner = tuple(_to_q(c) for c in reversed(coeffs[: last + 1]))
         heads.append(horner[0])
         rests.append(horner[1:])
-        # Advance N to the next centre with the full series at t = 1/32 (exact).
-        nxt = cdf
-        for n in range(1, _NORM_MAX_TERMS + 1):
-            nxt += _round_div(coeffs[n], step_scale**n)
         cdf = nxt
+        phi = (((phi * a_fac) >> _GUARD) * b_pow) >> _GUARD
+        b_pow = (b_pow * b_fac) >> _GUARD
         i += 1
         # Stop once 1 - N(c_i - 1/64) < 2**-130: beyond, N is ONE to that accuracy.
         if one_g - cdf < (1 << (_GUARD - 134)):

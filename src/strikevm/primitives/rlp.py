@@ -7,9 +7,7 @@ convert with :func:`decode_uint`, which rejects leading zeros).
 
 from __future__ import annotations
 
-from typing import Union
-
-RLPItem = Union[bytes, list["RLPItem"]]
+RLPItem = bytes | list["RLPItem"]
 
 # Lists nested deeper than this are rejected, whatever the interpreter's
 # recursion limit, so that acceptance never depends on the process.

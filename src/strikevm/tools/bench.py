@@ -29,6 +29,7 @@ from typing import Any
 
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -314,7 +315,7 @@ def results_table(results: list[BenchResult], engine: str) -> Table:
         if r.times and median:
             spread = (max(r.times) - min(r.times)) / median * 100
         table.add_row(
-            r.name,
+            escape(r.name),
             "-" if r.gas_used is None else f"{r.gas_used:,}",
             str(len(r.times)),
             _fmt_seconds(median),
@@ -363,7 +364,12 @@ def _run_all(
                 w = load_workload(path)
             except WorkloadError as exc:
                 result = BenchResult(name=str(path), path=str(path), error=str(exc))
-                err.print(f"[red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
+                err.print(
+                    f"[red]error:[/] {escape(str(exc))}",
+                    markup=True,
+                    highlight=False,
+                    soft_wrap=True,
+                )
             else:
                 task = progress.add_task(f"{w.name} (warm-up)", total=None)
 
@@ -376,7 +382,7 @@ def _run_all(
                 progress.remove_task(task)
                 if not result.ok:
                     err.print(
-                        f"[red]FAIL[/] {w.name} ({path}): {result.error}",
+                        f"[red]FAIL[/] {escape(w.name)} ({escape(str(path))}): {escape(result.error)}",
                         markup=True,
                         highlight=False,
                         soft_wrap=True,

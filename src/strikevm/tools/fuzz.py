@@ -1,22 +1,28 @@
 """Differential fuzzer: random EVM programs run on StrikeVM and on revm, outcomes compared.
 
 Each program is a small world (a target contract and a few other generated
-contracts, an externally owned account, the sender) plus one call transaction
-to the target. The same pre-state, block and transaction run on StrikeVM
-(``apply_transaction``, Cancun rules) and on revm through pyrevm (a test-only
-dependency, spec CANCUN), and the outcomes are compared: success, output, gas
-used (after refunds, intrinsic gas included), logs, and the post-state of every
-account (nonce, balance, code, non-zero storage).
+contracts, an externally owned account, the sender) plus one transaction: a
+call to the target (mostly) or a contract creation. The same pre-state, block
+and transaction run on StrikeVM (``apply_transaction``, Cancun rules) and on
+revm through pyrevm (a test-only dependency, spec CANCUN), and the outcomes are
+compared: success, output, gas used (after refunds, intrinsic gas included),
+logs, and the post-state of every account (nonce, balance, code, non-zero
+storage). Programs are generated from ``(seed, index)`` alone, so any one of
+them can be rerun with ``--only INDEX``.
 
 How the two sides are made comparable. pyrevm's ``message_call`` runs a whole
 transaction except that it neither buys gas nor pays the coinbase nor bumps the
-sender's nonce, and it forces the block base fee to zero. So the StrikeVM side
-runs with base fee zero, its sender starts with the upfront gas cost added to
-its balance (so both senders hold the same balance while code runs), and the
+sender's nonce, and it forces the block base fee to zero. So a call runs on
+StrikeVM with base fee zero, its sender starts with the upfront gas cost added
+to its balance (so both senders hold the same balance while code runs), and the
 fee movements and the nonce bump are taken out of the StrikeVM post-state
-before comparing. Every other block field (number, timestamp, coinbase,
+before comparing. A creation runs as a whole transaction on both sides
+(pyrevm's ``deploy``). Every other block field (number, timestamp, coinbase,
 prevrandao, gas limit, chain id, excess blob gas) is set identically on both
-sides; BLOBHASH always reads an empty list because no blob transaction is sent.
+sides. Not covered: BASEFEE always reads zero, the blob fee a type-3 transaction
+burns is not compared (message_call does not charge it), and the excess blob gas stays small enough for
+revm's 128-bit blob fee arithmetic (beyond about 1.3e8 revm's BLOBBASEFEE
+overflows).
 
 Usage::
 
@@ -33,7 +39,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from strikevm.chain.executor import apply_transaction
 from strikevm.chain.transaction import intrinsic_gas, sign_transaction
@@ -41,7 +47,7 @@ from strikevm.crypto import keccak256, private_key_to_address, sha256, sign_hash
 from strikevm.state.account import Account
 from strikevm.state.world import WorldState
 from strikevm.tools.deepstack import run_deep
-from strikevm.vm.env import BlockEnv
+from strikevm.vm.env import GAS_PER_BLOB, BlockEnv, blob_base_fee
 
 # ------------------------------------------------------------------ the world
 
@@ -83,7 +89,11 @@ class PreAccount:
 
 @dataclass(slots=True)
 class Program:
-    """One generated test: pre-state, block and the call transaction."""
+    """One generated test: pre-state, block and the transaction.
+
+    The transaction calls TARGET with ``calldata``, or, when ``create`` is set, is a
+    contract creation whose initcode is ``calldata``.
+    """
 
     seed: int
     index: int
@@ -98,6 +108,8 @@ class Program:
     timestamp: int
     prev_randao: int
     excess_blob_gas: int
+    create: bool = False
+    blob_hashes: list[bytes] = field(default_factory=list)  # a type-3 transaction when set
 
 
 # Post-state view of one account: (nonce, balance, code, sorted non-zero storage items).
@@ -132,8 +144,17 @@ class CodeBuilder:
     tracks an approximate stack depth so most fragments are well formed.
     """
 
-    def __init__(self, rng: random.Random, *, size: int, nest: int, address_hint: int) -> None:
+    def __init__(
+        self,
+        rng: random.Random,
+        *,
+        size: int,
+        nest: int,
+        address_hint: int,
+        hazard: float = 1.0,
+    ) -> None:
         self.rng = rng
+        self.hazard = hazard  # scales how often fragments that always halt the frame appear
         self.size = size
         self.nest = nest  # how many more levels of nested initcode may be generated
         self.items: list[_Item] = []
@@ -146,6 +167,10 @@ class CodeBuilder:
         self.address_hint = address_hint
 
     # ------------------------------------------------------------ low level
+    def risky(self) -> bool:
+        """Whether to go ahead with a fragment that halts the frame (invalid jump...)."""
+        return self.rng.random() < self.hazard
+
     def emit(self, raw: bytes) -> None:
         self.items.append(raw)
         self.length += len(raw)
@@ -263,7 +288,7 @@ class CodeBuilder:
                 self.push(self.address())
         elif kind == "gas":
             r = rng.random()
-            if r < 0.55:
+            if r < 0.35:
                 self.emit(b"\x5a")  # GAS
                 self.depth += 1
             elif r < 0.85:
@@ -303,7 +328,7 @@ class CodeBuilder:
                 self.emit(b"\x01")  # ADD
             self.depth -= 1
         elif kind == "idx":
-            self.push(rng.choice((0, 1, 2**256 - 1)))
+            self.push(rng.choice((0, 1, 5, 6, 2**256 - 1)))
         else:  # "val"
             self.push(self.value())
 
@@ -464,7 +489,7 @@ class CodeBuilder:
         else:
             # RETURNDATACOPY, mostly within bounds of the last return data
             self.op(0x3D, (), 1, reuse=False)  # RETURNDATASIZE as the length
-            if rng.random() < 0.3:
+            if rng.random() < 0.2 and self.risky():
                 self.push(rng.choice((1, 32)))
                 self.emit(b"\x01")  # one past the end: out-of-bounds halt
                 self.set_depth(self.depth - 1)
@@ -548,8 +573,9 @@ class CodeBuilder:
         elif r < 0.1:
             size = self.length_()
         is2 = rng.random() < 0.4
+        salt = rng.choice((0, 1, 2**256 - 1, 0x5A17))
         if is2:
-            self.push(rng.choice((0, 1, 2**256 - 1, 0x5A17)))
+            self.push(salt)
         self.push(size)
         self.push(mem)
         self.emit_operand("cval")
@@ -557,7 +583,14 @@ class CodeBuilder:
         self.set_depth(self.depth - (4 if is2 else 3) + 1)
         self.addr_items.append(self.depth)
         r = rng.random()
-        if r < 0.4:
+        if is2 and r < 0.15:  # the same CREATE2 again: an address collision if it worked
+            self.sink()
+            for v in (salt, size, mem, 0):
+                self.push(v)
+            self.emit(b"\xf5")
+            self.set_depth(self.depth - 3)
+            self.sink()
+        elif r < 0.4:
             self.call()
         elif r < 0.5:
             self.emit(b"\x80\x3b")  # DUP1 EXTCODESIZE
@@ -567,22 +600,26 @@ class CodeBuilder:
             self.copies_returndata()
         self.sink()
 
-    def initcode(self) -> bytes:
-        """Initcode for CREATE/CREATE2: deploys, reverts, halts or self-destructs."""
+    def initcode(self, fragments: int | None = None, runtime_size: int = 50) -> bytes:
+        """Initcode for CREATE/CREATE2 (or a creation transaction): deploys, reverts,
+        halts or self-destructs, after ``fragments`` random fragments."""
         rng = self.rng
         sub = CodeBuilder(
-            rng, size=rng.randrange(0, 40), nest=self.nest - 1, address_hint=self.address_hint
+            rng,
+            size=0,
+            nest=self.nest - 1,
+            address_hint=self.address_hint,
+            hazard=self.hazard,
         )
         kind = rng.random()
         if kind < 0.05:
             return b""
         if kind < 0.1:
             return bytes(rng.getrandbits(8) for _ in range(rng.randrange(1, 12)))
-        sub.body(rng.randrange(0, 4))
-        sub.set_depth(sub.depth)
+        sub.body(rng.randrange(0, 4) if fragments is None else fragments)
         if kind < 0.6:
             runtime = generate_code(
-                rng, size=rng.randrange(1, 50), nest=0, address_hint=self.address_hint
+                rng, size=rng.randrange(1, runtime_size), nest=0, address_hint=self.address_hint
             )
             if rng.random() < 0.05:
                 runtime = b"\xef" + runtime
@@ -647,6 +684,11 @@ class CodeBuilder:
             self.ref(top)
             self.emit(b"\x57\x50")  # JUMPI POP
             self.set_depth(self.depth - 1)
+        elif not self.risky():
+            self.push(0)  # harmless stand-in: a never-taken JUMPI
+            self.push(0)
+            self.emit(b"\x57")
+            self.set_depth(self.depth - 2)
         elif r < 0.93:  # jump into PUSH data that looks like a JUMPDEST
             inside = self.label()
             self.ref(inside)
@@ -687,12 +729,12 @@ class CodeBuilder:
             self.emit(b"\xfd")  # REVERT
         elif r < 0.7:
             self.emit(b"\x00")
-        elif r < 0.75:
+        elif r < 0.75 and self.risky():
             self.emit(b"\xfe")
         elif r < 0.82:
             self.emit_operand("addr")
             self.emit(b"\xff")  # SELFDESTRUCT
-        elif r < 0.85:
+        elif r < 0.85 and self.risky():
             self.emit(bytes((rng.choice((0x0C, 0x21, 0x4B, 0xA5, 0xEF, 0xF6, 0xFB)),)))
         elif not final:
             self.emit(b"\x00")
@@ -728,12 +770,14 @@ class CodeBuilder:
             self.control()
         elif r < 94 and terminators:
             self.terminator(final=False)
+        elif r < 95.5 and not self.risky():
+            self.arith()
         elif r < 95:
             # deliberate stack underflow or an unassigned opcode
-            if rng.random() < 0.5 and self.depth - self.floor == 0:
+            if rng.random() < 0.5 and self.depth == 0:
                 self.emit(bytes((rng.choice((0x01, 0x50, 0x55, 0x80 + rng.randrange(4))),)))
             elif rng.random() < 0.3:
-                self.emit(bytes((rng.choice((0x0C, 0x1E, 0x21, 0x4B, 0x5F + 33, 0xEF)),)))
+                self.emit(bytes((rng.choice((0x0C, 0x1E, 0x21, 0x4B, 0xA5, 0xEF)),)))
         elif r < 95.5:
             # stack overflow: push in a tight loop
             top = self.label()
@@ -756,9 +800,12 @@ class CodeBuilder:
         return self.assemble()
 
 
-def generate_code(rng: random.Random, *, size: int, nest: int, address_hint: int) -> bytes:
+def generate_code(
+    rng: random.Random, *, size: int, nest: int, address_hint: int, hazard: float = 1.0
+) -> bytes:
     """Random but mostly meaningful bytecode of roughly ``size`` bytes (plus data)."""
-    return CodeBuilder(rng, size=size, nest=nest, address_hint=address_hint).program()
+    builder = CodeBuilder(rng, size=size, nest=nest, address_hint=address_hint, hazard=hazard)
+    return builder.program()
 
 
 # ----------------------------------------------------- precompile inputs
@@ -801,19 +848,29 @@ def precompile_input(rng: random.Random, addr: int) -> bytes:
             blob = bytearray(_ECRECOVER_VALID)
             blob[rng.randrange(128)] ^= 1 << rng.randrange(8)
             return bytes(blob)
-        return rnd(32) + _words(rng.choice((0, 27, 28, 29)), rng.getrandbits(256), 1)[: 96]
+        return rnd(32) + _words(rng.choice((0, 27, 28, 29)), rng.getrandbits(256), 1)[:96]
     if addr in (2, 3, 4):
         return rnd(rng.choice((0, 1, 31, 32, 33, 64, 100)))
     if addr == 5:
-        lens = [rng.choice((0, 1, 2, 8, 31, 32, 33)) for _ in range(3)]
+        lens = [rng.choice((0, 1, 2, 8, 31, 32, 33, 64, rng.randrange(100))) for _ in range(3)]
         if rng.random() < 0.1:
-            lens[rng.randrange(3)] = rng.choice((64, 2**32, 2**255))
-        body = b"".join(rnd(n) for n in lens if n <= 64)
-        if rng.random() < 0.3:
+            lens[rng.randrange(3)] = rng.choice((1024, 2**32, 2**255))
+        parts = []
+        for n in lens:
+            if n > 1024:
+                continue
+            special = rng.random() < 0.15
+            if special and n:  # zero, one or all ones
+                part = rng.choice((bytes(n), bytes(n - 1) + b"\x01", b"\xff" * n))
+            else:
+                part = rnd(n)
+            parts.append(part)
+        body = b"".join(parts)
+        if rng.random() < 0.2:
             body = body[: rng.randrange(len(body) + 1)]
         return _words(*lens) + body
     if addr == 6:
-        points = ((0, 0), (1, 2), _BN_2G, (1, 3), (_BN_P, 2))
+        points = ((0, 0), (1, 2), (1, _BN_P - 2), _BN_2G, (1, 3), (_BN_P, 2))
         a, b = rng.choice(points), rng.choice(points)
         return _words(*a, *b)[: rng.choice((128, 128, 128, 64, 0, 127))]
     if addr == 7:
@@ -826,14 +883,22 @@ def precompile_input(rng: random.Random, addr: int) -> bytes:
             return b""
         if r < 0.7:  # e(G1, G2) * e(-G1, G2) == 1
             return _words(1, 2, *_G2, 1, _BN_P - 2, *_G2)
-        if r < 0.85:
+        if r < 0.8:
             return _words(1, 2, *_G2)
+        if r < 0.9:  # a G2 point off the curve, or a G1 point off the curve
+            x_imag, x_real, y_imag, y_real = _G2
+            bad = rng.choice(((x_real, x_imag, y_imag, y_real), _G2))
+            return _words(1, 3 if bad == _G2 else 2, *bad)
         return _words(1, 2, *_G2)[: rng.choice((191, 193, 100))]
     if addr == 9:
         rounds = rng.choice((0, 1, 2, 12, 2**32 - 1))
         flag = rng.choice((0, 1, 1, 2))
         blob = rounds.to_bytes(4, "big") + rnd(64 + 128 + 16) + bytes((flag,))
-        return blob if rng.random() < 0.85 else blob[: rng.choice((212, 0))] + b"\x00" * rng.randrange(2)
+        return (
+            blob
+            if rng.random() < 0.85
+            else blob[: rng.choice((212, 0))] + b"\x00" * rng.randrange(2)
+        )
     # 0x0a: point evaluation with the zero polynomial (valid), or broken
     z = rng.choice((0, 1, 2**255 - 19, rng.getrandbits(250)))
     vhash = b"\x01" + sha256(_KZG_ZERO_COMMITMENT)[1:]
@@ -848,7 +913,45 @@ def precompile_input(rng: random.Random, addr: int) -> bytes:
     return blob
 
 
+def precompile_program(rng: random.Random) -> tuple[bytes, bytes]:
+    """Code that calls a precompile with its calldata, storing success, return size and
+    gas left, and returning the output; plus the calldata."""
+    addr = rng.choice(PRECOMPILE_ADDRESSES)
+    if rng.random() < 0.7:
+        gas = b"\x5a"  # GAS: all it can
+    else:
+        amount = rng.choice((0, 1, 100, 600, 3000, 6000, 34000, 45000, 50000, 80000, 120000))
+        amount = max(0, amount + rng.choice((0, 0, -1, 1, 60)))
+        gas = b"\x62" + amount.to_bytes(3, "big")
+    code = (
+        b"\x36\x5f\x5f\x37"  # CALLDATACOPY(0, 0, CALLDATASIZE)
+        + b"\x61\x01\x00\x61\x10\x00\x36\x5f"  # ret 0x1000..+0x100, args 0..CALLDATASIZE
+        + bytes((0x60, addr))
+        + gas
+        + b"\xfa"  # STATICCALL
+        + b"\x5f\x55"  # SSTORE(0, success)
+        + b"\x3d\x60\x01\x55"  # SSTORE(1, RETURNDATASIZE)
+        + b"\x5a\x60\x02\x55"  # SSTORE(2, GAS)
+        + b"\x3d\x5f\x5f\x3e"  # RETURNDATACOPY(0, 0, RETURNDATASIZE)
+        + b"\x3d\x5f\xf3"  # RETURN(0, RETURNDATASIZE)
+    )
+    return code, precompile_input(rng, addr)
+
+
 # ----------------------------------------------------------- program maker
+
+
+def _create_address(sender: int, nonce: int) -> int:
+    """Address of the contract ``sender`` creates with ``nonce`` (RLP spelled out)."""
+    if nonce == 0:
+        encoded_nonce = b"\x80"
+    elif nonce < 0x80:
+        encoded_nonce = bytes((nonce,))
+    else:
+        raw = nonce.to_bytes((nonce.bit_length() + 7) // 8, "big")
+        encoded_nonce = bytes((0x80 + len(raw),)) + raw
+    payload = b"\x94" + sender.to_bytes(20, "big") + encoded_nonce
+    return int.from_bytes(keccak256(bytes((0xC0 + len(payload),)) + payload)[12:], "big")
 
 
 def make_program(seed: int, index: int) -> Program:
@@ -857,7 +960,13 @@ def make_program(seed: int, index: int) -> Program:
     accounts: dict[int, PreAccount] = {}
     for i, addr in enumerate(CONTRACTS):
         size = rng.randrange(10, 200) if i == 0 else rng.randrange(1, 120)
-        code = generate_code(rng, size=size, nest=2 if i == 0 else 1, address_hint=addr)
+        code = generate_code(
+            rng,
+            size=size,
+            nest=2 if i == 0 else 1,
+            address_hint=addr,
+            hazard=0.3 if i == 0 else 0.7,
+        )
         storage = {
             slot: rng.choice(INTERESTING[1:] + (rng.getrandbits(256),))
             for slot in range(4)
@@ -869,6 +978,12 @@ def make_program(seed: int, index: int) -> Program:
             code=code,
             storage=storage,
         )
+    if rng.random() < 0.1:
+        # the address the target's next CREATE lands on already holds a balance (fine),
+        # sometimes storage too (a collision under EIP-7610)
+        future = _create_address(TARGET, accounts[TARGET].nonce)
+        storage = {0: 1} if rng.random() < 0.3 else {}
+        accounts[future] = PreAccount(balance=12345, storage=storage)
     accounts[EOA] = PreAccount(nonce=rng.choice((0, 3)), balance=10**18)
     accounts[SENDER] = PreAccount(nonce=rng.choice((0, 0, 1, 42)), balance=SENDER_BALANCE)
     coinbase = rng.choice(COINBASES)
@@ -888,14 +1003,21 @@ def make_program(seed: int, index: int) -> Program:
         for addr in rng.sample((*CONTRACTS, EOA, NOBODY, 1, 4), rng.randint(1, 3)):
             access_list.append((addr, sorted(rng.sample(range(4), rng.randrange(3)))))
     r = rng.random()
-    if r < 0.6:
-        exec_gas = rng.randrange(50_000, 500_000)
-    elif r < 0.8:
-        exec_gas = rng.randrange(0, 30_000)
-    elif r < 0.9:
-        exec_gas = rng.randrange(30_000, 50_000)
+    if r < 0.65:
+        exec_gas = rng.randrange(80_000, 600_000)
+    elif r < 0.75:
+        exec_gas = rng.randrange(0, 30_000)  # out of gas somewhere, mostly
+    elif r < 0.85:
+        exec_gas = rng.randrange(30_000, 80_000)
     else:
-        exec_gas = rng.randrange(500_000, 2_000_000)
+        exec_gas = rng.randrange(600_000, 2_000_000)
+    r = rng.random()
+    create = r < 0.1
+    if r > 0.9:  # the target just calls one precompile with the calldata
+        accounts[TARGET].code, calldata = precompile_program(rng)
+    if create:
+        builder = CodeBuilder(rng, size=0, nest=2, address_hint=TARGET, hazard=0.3)
+        calldata = builder.initcode(fragments=rng.randrange(2, 12), runtime_size=150)
     program = Program(
         seed=seed,
         index=index,
@@ -909,25 +1031,34 @@ def make_program(seed: int, index: int) -> Program:
         number=rng.choice((1, 255, 256, 257, 1000, 19_000_000)),
         timestamp=rng.choice((1, 1_700_000_000, 2**32 + 5)),
         prev_randao=rng.getrandbits(256),
-        excess_blob_gas=rng.choice((0, 10**6, 10**8, 2**30)),
+        excess_blob_gas=rng.choice((0, 1, 10**6, 10**8, 120_000_000)),
+        create=create,
     )
+    if not create and rng.random() < 0.1:
+        program.blob_hashes = [b"\x01" + rng.randbytes(31) for _ in range(rng.randint(1, 6))]
     program.gas_limit = intrinsic_gas(_transaction(program, 0)) + exec_gas
     return program
 
 
+MAX_FEE_PER_BLOB_GAS = 10**17
+
+
 def _transaction(program: Program, gas_limit: int):  # noqa: ANN202 - a Transaction
+    blobs = program.blob_hashes
     return sign_transaction(
         SENDER_KEY,
-        tx_type=2,
+        tx_type=3 if blobs else 2,
         chain_id=CHAIN_ID,
         nonce=program.accounts[SENDER].nonce,
         gas_limit=gas_limit,
-        to=TARGET,
+        to=None if program.create else TARGET,
         value=program.value,
         data=program.calldata,
         max_priority_fee_per_gas=program.gas_price,
         max_fee_per_gas=program.gas_price,
         access_list=program.access_list,
+        max_fee_per_blob_gas=MAX_FEE_PER_BLOB_GAS if blobs else None,
+        blob_versioned_hashes=blobs,
     )
 
 
@@ -948,8 +1079,13 @@ def run_strikevm(program: Program, engine: str = "fast") -> Outcome:
         addr: Account(a.nonce, a.balance, a.code, dict(a.storage))
         for addr, a in program.accounts.items()
     }
-    upfront = program.gas_limit * program.gas_price
-    accounts[SENDER].balance += upfront
+    # A call runs as pyrevm's message_call: no gas bought, no fee paid, no nonce bump.
+    # A creation runs as a whole transaction on both sides (pyrevm's deploy).
+    as_message = not program.create
+    if as_message:
+        accounts[SENDER].balance += program.gas_limit * program.gas_price
+        blob_gas = len(program.blob_hashes) * GAS_PER_BLOB
+        accounts[SENDER].balance += blob_gas * blob_base_fee(program.excess_blob_gas)
     state = WorldState(accounts)
     block = BlockEnv(
         coinbase=program.coinbase,
@@ -970,13 +1106,13 @@ def run_strikevm(program: Program, engine: str = "fast") -> Outcome:
     views: dict[int, AccountView] = {}
     for addr, acct in state.accounts.items():
         nonce, balance = acct.nonce, acct.balance
-        if addr == SENDER:  # undo the nonce bump and the gas refund of the sender
+        if as_message and addr == SENDER:  # undo the nonce bump and the gas refund
             nonce -= 1
             balance -= (program.gas_limit - result.gas_used) * program.gas_price
-        if addr == program.coinbase:  # undo the fee payment
+        if as_message and addr == program.coinbase:  # undo the fee payment
             balance -= result.gas_used * program.gas_price
         view = _view(nonce, balance, acct.code, acct.storage)
-        if addr == program.coinbase and _is_empty(view):
+        if as_message and addr == program.coinbase and _is_empty(view):
             continue  # it only existed because it was paid
         views[addr] = view
     logs = [(log.address, tuple(log.topics), bytes(log.data)) for log in result.logs]
@@ -986,9 +1122,11 @@ def run_strikevm(program: Program, engine: str = "fast") -> Outcome:
 # -------------------------------------------------------------------- revm
 
 _ACCOUNT_RE = re.compile(
-    r"(0x[0-9a-f]{40}): Account \{ info: AccountInfo \{ balance: (\d+), nonce: (\d+),"
-    r".*?storage: \{(.*?)\}, status: AccountStatus\(([^)]*)\) \}"
+    r"(0x[0-9a-f]{40}): Account \{ info: AccountInfo \{ balance: (\d+), nonce: (\d+), "
+    r"code_hash: 0x[0-9a-f]{64}, code: (.*?) \}, storage: \{(.*?)\}, "
+    r"status: AccountStatus\(([^)]*)\) \}"
 )
+_CODE_RE = re.compile(r"Some\(Bytecode \{ bytecode: 0x([0-9a-f]*), state: \w+(?: \{ len: (\d+))?")
 _SLOT_RE = re.compile(r"(\d+): StorageSlot \{ [^}]*?present_value: (\d+)")
 _OUTPUT_RE = re.compile(r"output: 0x([0-9a-f]*)")
 
@@ -1014,29 +1152,46 @@ def run_revm(program: Program) -> Outcome:
         ),
     )
     evm = pyrevm.EVM(env=env, gas_limit=BLOCK_GAS_LIMIT, spec_id="CANCUN")
+    # pyrevm's insert_account_storage loads the account into revm's journal (making it
+    # warm, and sending later inserts to the journal with a wrong original value).
+    # Inserting each slot inside a checkpoint that is then reverted leaves every value
+    # in the database and the journal empty.
     for addr, a in program.accounts.items():
         info = pyrevm.AccountInfo(balance=a.balance, nonce=a.nonce, code=a.code or None)
         evm.insert_account_info(_hex_address(addr), info)
         for slot, value in a.storage.items():
+            checkpoint = evm.snapshot()
             evm.insert_account_storage(_hex_address(addr), slot, value)
-    if program.access_list:
+            evm.revert(checkpoint)
+    if program.access_list or program.blob_hashes:
         evm.set_tx_env(
             pyrevm.TxEnv(
-                access_list=[(_hex_address(addr), list(keys)) for addr, keys in program.access_list]
+                access_list=[
+                    (_hex_address(addr), list(keys)) for addr, keys in program.access_list
+                ],
+                blob_hashes=list(program.blob_hashes),
+                max_fee_per_blob_gas=MAX_FEE_PER_BLOB_GAS if program.blob_hashes else None,
             )
         )
     note = ""
+    sender = _hex_address(SENDER)
     try:
-        output = bytes(
-            evm.message_call(
-                _hex_address(SENDER),
-                _hex_address(TARGET),
-                program.calldata,
-                program.value,
-                program.gas_limit,
-                program.gas_price,
+        if program.create:
+            evm.deploy(
+                sender, program.calldata, program.value, program.gas_limit, program.gas_price
             )
-        )
+            output = b""  # StrikeVM's result of a successful creation carries no output
+        else:
+            output = bytes(
+                evm.message_call(
+                    sender,
+                    _hex_address(TARGET),
+                    program.calldata,
+                    program.value,
+                    program.gas_limit,
+                    program.gas_price,
+                )
+            )
     except BaseException as exc:  # pyo3 panics derive from BaseException
         if isinstance(exc, KeyboardInterrupt | SystemExit):
             raise
@@ -1051,18 +1206,27 @@ def run_revm(program: Program) -> Outcome:
         addr: _view(a.nonce, a.balance, a.code, a.storage) for addr, a in program.accounts.items()
     }
     journal = evm.journal_str
-    for m in _ACCOUNT_RE.finditer(journal):
+    matches = list(_ACCOUNT_RE.finditer(journal))
+    if len(matches) != journal.count(": Account { info: "):
+        return Outcome(False, b"", -1, [], {}, f"cannot parse revm's journal: {journal}", True)
+    for m in matches:
         addr = int(m.group(1), 16)
-        status = m.group(5)
+        status = m.group(6)
         if "SelfDestructed" in status:
             views.pop(addr, None)
             continue
         pre = program.accounts.get(addr)
         storage = dict(pre.storage) if pre is not None and "Created" not in status else {}
-        for slot, value in _SLOT_RE.findall(m.group(4)):
+        for slot, value in _SLOT_RE.findall(m.group(5)):
             storage[int(slot)] = int(value)
-        code = evm.get_code(m.group(1)) or b""
-        view = _view(int(m.group(3)), int(m.group(2)), bytes(code), storage)
+        code_match = _CODE_RE.match(m.group(4))
+        if code_match is None:
+            code = bytes(evm.get_code(m.group(1)) or b"")
+        else:
+            code = bytes.fromhex(code_match.group(1))
+            if code_match.group(2) is not None:  # analysed code is padded
+                code = code[: int(code_match.group(2))]
+        view = _view(int(m.group(3)), int(m.group(2)), code, storage)
         if _is_empty(view):  # touched or loaded empty accounts do not survive (EIP-161)
             views.pop(addr, None)
         else:
@@ -1114,7 +1278,7 @@ def compare(strike: Outcome, revm: Outcome) -> list[str]:
             f"(strikevm - revm = {strike.gas_used - revm.gas_used})"
         )
     if strike.logs != revm.logs:
-        diffs.append(f"logs: strikevm {_fmt_logs(strike.logs)}, revm {_fmt_logs(revm.logs)}")
+        diffs.append(f"logs: {_log_difference(strike.logs, revm.logs)}")
     for addr in sorted(set(strike.accounts) | set(revm.accounts)):
         a, b = strike.accounts.get(addr), revm.accounts.get(addr)
         if a == b:
@@ -1140,15 +1304,20 @@ def compare(strike: Outcome, revm: Outcome) -> list[str]:
     return diffs
 
 
-def _fmt_logs(logs: list[LogView]) -> str:
-    return (
-        "["
-        + ", ".join(
-            f"({_hex_address(a)}, [{', '.join(hex(t) for t in topics)}], 0x{data.hex()})"
-            for a, topics, data in logs
-        )
-        + "]"
+def _fmt_logs(logs: list[LogView], limit: int = 4) -> str:
+    shown = ", ".join(
+        f"({_hex_address(a)}, [{', '.join(hex(t) for t in topics)}], 0x{data.hex()})"
+        for a, topics, data in logs[:limit]
     )
+    more = f", ... {len(logs) - limit} more" if len(logs) > limit else ""
+    return f"{len(logs)} logs [{shown}{more}]"
+
+
+def _log_difference(a: list[LogView], b: list[LogView]) -> str:
+    for i, (x, y) in enumerate(zip(a, b, strict=False)):
+        if x != y:
+            return f"log {i}: strikevm {_fmt_logs([x])}, revm {_fmt_logs([y])}"
+    return f"strikevm {_fmt_logs(a)}, revm {_fmt_logs(b)}"
 
 
 # --------------------------------------------------------------- the driver
@@ -1179,7 +1348,8 @@ class Divergence:
                 f"storage={storage}\n    code 0x{acct.code.hex()}"
             )
         lines.append(
-            f"  calldata 0x{p.calldata.hex()} value={p.value} gas_limit={p.gas_limit} "
+            ("  creation transaction, initcode" if p.create else "  calldata")
+            + f" 0x{p.calldata.hex()} value={p.value} gas_limit={p.gas_limit} "
             f"gas_price={p.gas_price} sender_nonce={p.accounts[SENDER].nonce} "
             f"coinbase={_hex_address(p.coinbase)}"
         )
@@ -1187,6 +1357,7 @@ class Divergence:
             f"  block number={p.number} timestamp={p.timestamp} "
             f"prevrandao={p.prev_randao:#x} excess_blob_gas={p.excess_blob_gas}"
             + (f" access_list={[(hex(a), k) for a, k in p.access_list]}" if p.access_list else "")
+            + (f" blob_hashes={[h.hex() for h in p.blob_hashes]}" if p.blob_hashes else "")
         )
         lines.extend(f"  - {d}" for d in self.differences)
         if self.other_engine_agrees is not None:
@@ -1273,7 +1444,6 @@ __all__ = [
     "compare",
     "fuzz",
     "make_program",
-    "replace",
     "run_revm",
     "run_strikevm",
 ]

@@ -37,6 +37,7 @@ class CaseResult:
     index: int
     passed: bool
     reason: str = ""
+    root: str = ""  # post-state root computed by StrikeVM (hex), when the tx was applied
 
     @property
     def name(self) -> str:
@@ -83,8 +84,10 @@ def build_block(env: dict) -> BlockEnv:
     )
 
 
-def run_case(pre: WorldState, block: BlockEnv, entry: dict, engine: str) -> tuple[bool, str]:
-    """Return (passed, reason) for one post entry."""
+def run_case(
+    pre: WorldState, block: BlockEnv, entry: dict, engine: str
+) -> tuple[bool, str, str]:
+    """Return (passed, reason, computed root) for one post entry."""
     expected_exc = entry.get("expectException")
     state = pre.copy()
     try:
@@ -92,19 +95,19 @@ def run_case(pre: WorldState, block: BlockEnv, entry: dict, engine: str) -> tupl
         result = apply_transaction(state, block, tx, engine=engine)
     except (TransactionError, InvalidTransaction) as exc:
         if expected_exc:
-            return True, ""
-        return False, f"rejected: {type(exc).__name__}: {exc}"
-    if expected_exc:
-        return False, f"expected {expected_exc}, but the transaction was applied"
+            return True, "", ""
+        return False, f"rejected: {type(exc).__name__}: {exc}", ""
     root = state_root(state)
+    if expected_exc:
+        return False, f"expected {expected_exc}, but the transaction was applied", root.hex()
     want_root = hex_to_bytes(entry["hash"])
     if root != want_root:
-        return False, f"state root 0x{root.hex()} != 0x{want_root.hex()}"
+        return False, f"state root 0x{root.hex()} != 0x{want_root.hex()}", root.hex()
     lh = logs_hash(result.logs)
     want_logs = hex_to_bytes(entry["logs"])
     if lh != want_logs:
-        return False, f"logs hash 0x{lh.hex()} != 0x{want_logs.hex()}"
-    return True, ""
+        return False, f"logs hash 0x{lh.hex()} != 0x{want_logs.hex()}", root.hex()
+    return True, "", root.hex()
 
 
 def run_file(path: Path, engine: str = "fast") -> list[CaseResult]:
@@ -129,10 +132,10 @@ def run_file(path: Path, engine: str = "fast") -> list[CaseResult]:
             continue
         for index, entry in enumerate(entries):
             try:
-                ok, reason = run_case(pre, block, entry, engine)
+                ok, reason, root = run_case(pre, block, entry, engine)
             except Exception as exc:  # a crash is a failure with its cause, never a skip
-                ok, reason = False, f"crashed: {type(exc).__name__}: {exc}"
-            results.append(CaseResult(name, test_name, index, ok, reason))
+                ok, reason, root = False, f"crashed: {type(exc).__name__}: {exc}", ""
+            results.append(CaseResult(name, test_name, index, ok, reason, root))
     return results
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from strikevm.crypto import _keccak_256
 from strikevm.vm import gas as G
 from strikevm.vm.analysis import jumpdests, push_value
 from strikevm.vm.errors import InvalidJump, InvalidOpcode, OutOfGas, StackOverflow, StackUnderflow
@@ -99,7 +100,10 @@ def _block_info(code: bytes, start: int) -> _BlockInfo:
 class _Path:
     """Symbolic state along one path of a region; copied at each JUMPI."""
 
-    __slots__ = ("sym", "consumed", "entries", "stmts", "visited", "checked_low", "checked_high")
+    __slots__ = (
+        "sym", "consumed", "entries", "stmts", "visited", "checked_low", "checked_high",
+        "pending_gas", "pending_high",
+    )
 
     def __init__(self) -> None:
         self.sym: list[_Val] = []
@@ -108,7 +112,9 @@ class _Path:
         self.stmts: list[Any] = []
         self.visited: set[int] = set()
         self.checked_low = 0
-        self.checked_high = 0
+        self.checked_high = G.STACK_LIMIT  # highest entry height already proven safe
+        self.pending_gas = 0  # static gas of executed blocks not yet charged
+        self.pending_high = G.STACK_LIMIT  # entry-height bound not yet checked
 
     def fork(self) -> _Path:
         p = _Path()
@@ -118,6 +124,8 @@ class _Path:
         p.visited = set(self.visited)
         p.checked_low = self.checked_low
         p.checked_high = self.checked_high
+        p.pending_gas = self.pending_gas
+        p.pending_high = self.pending_high
         return p
 
 
@@ -186,6 +194,59 @@ class _RegionBuilder:
         args = [self.pop(p) for _ in range(spec.n_in)]
         return f"{self.fn_name(spec)}(f{''.join(', ' + self.ref(a) for a in args)})"
 
+    def local(self, p: _Path, val: _Val) -> str:
+        """Reference to ``val`` that may be used several times (forces a local)."""
+        if val.const is None:
+            val.uses += 2
+        return self.ref(val)
+
+    def inline_fn(self, p: _Path, spec: T.OpSpec) -> bool:
+        """Inline fast paths of hot memory instructions; False when not applicable."""
+        name = spec.name
+        line = p.stmts.append
+        if name == "MSTORE":
+            o = self.pop(p)
+            v = self.pop(p)
+            ro, rv = self.local(p, o), self.ref(v)
+            line(("line", f"if {ro} + 32 <= len(mem):"))
+            data = repr(v.const.to_bytes(32, "big")) if v.const is not None else (
+                f"({rv}).to_bytes(32, 'big')"
+            )
+            line(("line", f"    mem[{ro}:{ro} + 32] = {data}"))
+            v.uses += 1
+            line(("line", "else:"))
+            line(("line", f"    {self.fn_name(spec)}(f, {ro}, {self.local(p, v)})"))
+            return True
+        if name == "MLOAD":
+            o = self.pop(p)
+            ro = self.local(p, o)
+            val = _Val(f"r{self._uid()}")
+            line(("line", f"if {ro} + 32 <= len(mem):"))
+            line(("line", f"    {val.text} = int.from_bytes(mem[{ro}:{ro} + 32], 'big')"))
+            line(("line", "else:"))
+            line(("line", f"    {val.text} = {self.fn_name(spec)}(f, {ro})"))
+            p.sym.append(val)
+            return True
+        if name == "KECCAK256" and len(p.sym) >= 2 and p.sym[-2].const is not None:
+            if not p.sym[-2].const:
+                return False  # empty input: the generic path handles it
+            o = self.pop(p)
+            size = self.pop(p).const or 0
+            ro = self.local(p, o)
+            val = _Val(f"r{self._uid()}")
+            cost = G.KECCAK256_WORD * ((size + 31) >> 5)
+            line(("line", f"if {ro} + {size} <= len(mem):"))
+            line(("line", f"    g = f.gas - {cost}"))
+            line(("line", "    if g < 0:"))
+            line(("line", "        raise OutOfGas()"))
+            line(("line", "    f.gas = g"))
+            line(("line", f"    {val.text} = int.from_bytes(K(mem[{ro}:{ro} + {size}]).digest(), 'big')"))
+            line(("line", "else:"))
+            line(("line", f"    {val.text} = {self.fn_name(spec)}(f, {ro}, {size})"))
+            p.sym.append(val)
+            return True
+        return False
+
     # -- exits -------------------------------------------------------------------
     def writeback(self, p: _Path) -> list[str]:
         d = p.consumed
@@ -211,6 +272,7 @@ class _RegionBuilder:
         return [f"stack[-{d}:] = ({refs},)"]
 
     def leave(self, p: _Path, pc_text: str) -> None:
+        self.flush(p)
         for line in self.writeback(p):
             p.stmts.append(("line", line))
         p.stmts.append(("line", f"return {pc_text}"))
@@ -224,6 +286,7 @@ class _RegionBuilder:
                 return
             self.walk(p, target)
             return
+        self.flush(p)
         for line in self.writeback(p):
             p.stmts.append(("line", line))
         r = self.ref(dest)
@@ -239,6 +302,7 @@ class _RegionBuilder:
         n = len(code)
         while True:
             if pc >= n:
+                self.flush(p)
                 p.stmts.append(("line", "return -1"))
                 return
             if pc in p.visited or (self.budget <= 0 and pc != self.entry):
@@ -252,26 +316,37 @@ class _RegionBuilder:
                 return
 
     def check_block(self, p: _Path, info: _BlockInfo) -> None:
-        lines = []
-        if info.gas:
-            lines += [f"g = f.gas - {info.gas}", "if g < 0:", "    raise OutOfGas()", "f.gas = g"]
+        """Account a block's static gas and stack bounds on entry.
+
+        Underflow is checked at once (entry slots are about to be read); static
+        gas and overflow are accumulated and checked by ``flush`` before the
+        next instruction that can observe them (see the module docstring).
+        """
+        p.pending_gas += info.gas
         s = len(p.sym)
         c = p.consumed
-        conds = []
-        low = info.need - s + c  # entry height needed
+        low = info.need - s + c
         if low > p.checked_low:
-            conds.append(f"n < {low}")
+            p.stmts.append(("line", f"if n < {low}:"))
+            p.stmts.append(("line", f"    _stack_error(n, {low}, {G.STACK_LIMIT})"))
             p.checked_low = low
-        high = G.STACK_LIMIT - info.grow + c - s  # highest entry height allowed
-        if info.grow > 0 and high < G.STACK_LIMIT and (
-            p.checked_high == 0 or high < p.checked_high
-        ):
-            conds.append(f"n > {high}")
-            p.checked_high = high
-        if conds:
-            lines += [f"if {' or '.join(conds)}:", f"    _stack_error(n, {max(low, 0)}, {high})"]
-        for line in lines:
-            p.stmts.append(("line", line))
+        if info.grow > 0:
+            high = G.STACK_LIMIT - info.grow + c - s
+            if high < p.pending_high:
+                p.pending_high = high
+
+    def flush(self, p: _Path) -> None:
+        """Charge pending static gas and check the pending stack bound."""
+        if p.pending_gas:
+            p.stmts.append(("line", f"g = f.gas - {p.pending_gas}"))
+            p.stmts.append(("line", "if g < 0:"))
+            p.stmts.append(("line", "    raise OutOfGas()"))
+            p.stmts.append(("line", "f.gas = g"))
+            p.pending_gas = 0
+        if p.pending_high < p.checked_high:
+            p.stmts.append(("line", f"if n > {p.pending_high}:"))
+            p.stmts.append(("line", f"    _stack_error(n, 0, {p.pending_high})"))
+            p.checked_high = p.pending_high
 
     def block(self, p: _Path, start: int) -> int:
         """Translate one basic block; return the pc to continue at, or -1 when done."""
@@ -303,6 +378,11 @@ class _RegionBuilder:
                 else:
                     p.sym.append(self.expr_value(p, spec, args))
             elif kind == T.FN:
+                if spec.ends_block:
+                    self.flush(p)
+                elif self.inline_fn(p, spec):
+                    pc = nxt
+                    continue
                 call = self.call_text(p, spec)
                 if spec.n_out:
                     val = _Val(f"r{self._uid()}")
@@ -327,6 +407,7 @@ class _RegionBuilder:
             elif kind == T.PC:
                 p.sym.append(_Val(str(pc), const=pc))
             elif kind == T.GAS:
+                self.flush(p)
                 val = _Val(f"r{self._uid()}")
                 p.stmts.append(("line", f"{val.text} = f.gas"))
                 p.sym.append(val)
@@ -351,9 +432,11 @@ class _RegionBuilder:
                 self.walk(fall, nxt)
                 return -1
             elif kind == T.STOP:
+                self.flush(p)
                 p.stmts.append(("line", "return -1"))
                 return -1
             elif kind == T.HALT:
+                self.flush(p)
                 p.stmts.append(("line", self.call_text(p, spec)))
                 p.stmts.append(("line", "return -1"))
                 return -1
@@ -425,6 +508,7 @@ class _Unit:
         self.dests = jumpdests(code)
         self.ns: dict[str, Any] = dict(arithmetic.HELPERS)
         self.ns.update(
+            K=_keccak_256,
             JD=self.dests, OutOfGas=OutOfGas, InvalidJump=InvalidJump, _stack_error=_stack_error
         )
         self._info: dict[int, _BlockInfo] = {}
