@@ -36,6 +36,11 @@ Region = Callable[[Frame, list, bytearray], int]
 
 # Upper bound on instructions translated into one region function.
 REGION_BUDGET = 600
+# Inlined expressions deeper than this are bound to a local, and JUMPI arms
+# nested deeper than this leave the region, keeping generated code well within
+# the parser's nesting limits.
+MAX_EXPR_DEPTH = 24
+MAX_BRANCH_DEPTH = 40
 _MARK = "\x00"
 _COND = "\x02"
 
@@ -43,10 +48,12 @@ _COND = "\x02"
 class _Val:
     """A symbolic stack value: a literal, an entry-stack slot, or a computed value."""
 
-    __slots__ = ("text", "uses", "const", "cond", "defn", "negates")
+    __slots__ = ("text", "uses", "const", "cond", "defn", "negates", "depth", "bound")
 
     def __init__(self, text: str, const: int | None = None) -> None:
         self.text = text
+        self.depth = 0  # nesting depth of the expression if it were inlined
+        self.bound = False  # always bound to a local (keeps expressions shallow)
         self.uses = 0
         self.const = const
         self.cond: str | None = None  # boolean form (comparisons), for JUMPI
@@ -102,7 +109,7 @@ class _Path:
 
     __slots__ = (
         "sym", "consumed", "entries", "stmts", "visited", "checked_low", "checked_high",
-        "pending_gas", "pending_high",
+        "pending_gas", "pending_high", "depth",
     )
 
     def __init__(self) -> None:
@@ -115,6 +122,7 @@ class _Path:
         self.checked_high = G.STACK_LIMIT  # highest entry height already proven safe
         self.pending_gas = 0  # static gas of executed blocks not yet charged
         self.pending_high = G.STACK_LIMIT  # entry-height bound not yet checked
+        self.depth = 0  # JUMPI arms this path is nested in
 
     def fork(self) -> _Path:
         p = _Path()
@@ -126,6 +134,7 @@ class _Path:
         p.checked_high = self.checked_high
         p.pending_gas = self.pending_gas
         p.pending_high = self.pending_high
+        p.depth = self.depth
         return p
 
 
@@ -176,6 +185,10 @@ class _RegionBuilder:
         val = _Val(f"v{self._uid()}")
         self.vals[val.text] = val
         val.defn = template.format(*(self.ref(a) for a in args))
+        val.depth = 1 + max((a.depth for a in args), default=0)
+        if val.depth > MAX_EXPR_DEPTH:
+            val.bound = True
+            val.depth = 0
         cond = CONDITIONS.get(spec.name)
         if spec.name == "ISZERO":
             val.negates = args[0]
@@ -425,10 +438,14 @@ class _RegionBuilder:
                         return -1
                     return nxt
                 taken = p.fork()
+                taken.depth += 1
                 fall = p.fork()
                 test = _COND + cond.text + _COND
                 p.stmts.append(("if", test, taken.stmts, fall.stmts))
-                self.jump(taken, dest)
+                if taken.depth > MAX_BRANCH_DEPTH and dest.const in self.unit.dests:
+                    self.leave(taken, str(dest.const))
+                else:
+                    self.jump(taken, dest)
                 self.walk(fall, nxt)
                 return -1
             elif kind == T.STOP:
@@ -466,12 +483,12 @@ class _RegionBuilder:
 
     def cond_text(self, val: _Val) -> str:
         """Boolean expression testing ``val`` (used by JUMPI)."""
-        if val.uses == 1 and val.negates is not None:
+        if val.uses == 1 and val.negates is not None and not val.bound:
             inner = val.negates
-            if inner.uses == 1 and inner.cond is not None:
+            if inner.uses == 1 and inner.cond is not None and not inner.bound:
                 return f"not ({self.cond_text(inner)})"
             return "not " + self.resolve(self.ref(inner))
-        if val.uses == 1 and val.cond is not None and val.negates is None:
+        if val.uses == 1 and val.cond is not None and val.negates is None and not val.bound:
             return self.resolve(val.cond)
         return self.resolve(self.ref(val))
 
@@ -481,9 +498,9 @@ class _RegionBuilder:
             if kind == "def":
                 val: _Val = item[1]
                 expr = self.resolve(val.defn or "")
-                if val.uses == 1:
+                if val.uses == 1 and not val.bound:
                     self.inline[val.text] = "(" + expr + ")"
-                elif val.uses > 1:
+                elif val.uses > 1 or val.bound:
                     out.append(f"{indent}{val.text} = {expr}")
             elif kind == "line":
                 out.append(indent + self.resolve(item[1]))
