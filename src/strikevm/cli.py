@@ -16,11 +16,24 @@ def main(argv: list[str] | None = None) -> int:
     st.add_argument("--engine", choices=("fast", "reference"), default="fast")
     st.add_argument("-j", "--jobs", type=int, default=0, help="worker processes (0: all cores)")
 
+    from strikevm.tools import bench
+
+    bn = sub.add_parser("bench", help="run EVM benchmark workloads")
+    bench.add_arguments(bn)
+
     args = parser.parse_args(argv)
     if args.command == "statetest":
         from strikevm.tools import statetest
 
         return statetest.main(args.paths, as_json=args.json, engine=args.engine, jobs=args.jobs)
+    if args.command == "bench":
+        return bench.main(
+            args.paths,
+            as_json=args.json,
+            engine=args.engine,
+            repeat=args.repeat,
+            budget=args.budget,
+        )
     parser.error(f"unknown command {args.command}")
     return 2
 

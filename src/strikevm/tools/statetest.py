@@ -165,6 +165,6 @@ def main(paths: list[str], *, as_json: bool, engine: str, jobs: int) -> int:
         if as_json:
             print(json.dumps(asdict(res)), flush=False)
         elif not res.passed:
-            print(f"FAIL {res.name}: {res.reason}")
+            print(f"FAIL {res.name}: {res.reason}", flush=True)
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0

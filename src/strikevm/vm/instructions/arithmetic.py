@@ -16,23 +16,24 @@ CEIL = 1 << 256
 
 
 def sdiv(a: int, b: int) -> int:
-    if b == 0:
+    if not b:
         return 0
-    sa = a - CEIL if a & S else a
-    sb = b - CEIL if b & S else b
-    q = abs(sa) // abs(sb)
-    if (sa < 0) != (sb < 0):
-        q = -q
-    return q & M
+    if a & S:
+        if b & S:
+            return ((CEIL - a) // (CEIL - b)) & M
+        return (CEIL - (CEIL - a) // b) & M
+    if b & S:
+        return (CEIL - a // (CEIL - b)) & M
+    return a // b
 
 
 def smod(a: int, b: int) -> int:
-    if b == 0:
+    if not b:
         return 0
-    sa = a - CEIL if a & S else a
-    sb = b - CEIL if b & S else b
-    r = abs(sa) % abs(sb)
-    return (-r if sa < 0 else r) & M
+    if a & S:
+        r = (CEIL - a) % (b if not b & S else CEIL - b)
+        return (CEIL - r) & M
+    return a % (b if not b & S else CEIL - b)
 
 
 def signextend(b: int, x: int) -> int:

@@ -7,6 +7,23 @@ from strikevm.vm import gas as G
 from strikevm.vm.errors import OutOfGas
 
 
+def _grow(f, mem: bytearray, n: int, end: int) -> None:  # noqa: ANN001
+    """Charge for and grow memory from ``n`` bytes to cover ``end`` (end > n)."""
+    if end > G.MEMORY_LIMIT:
+        raise OutOfGas("memory expansion beyond any affordable size")
+    new_words = (end + 31) >> 5
+    old_words = n >> 5
+    g = f.gas - (
+        G.MEMORY * (new_words - old_words)
+        + ((new_words * new_words) >> 9)
+        - ((old_words * old_words) >> 9)
+    )
+    if g < 0:
+        raise OutOfGas("memory expansion")
+    f.gas = g
+    mem.extend(bytes((new_words << 5) - n))
+
+
 def expand(f, offset: int, size: int) -> None:  # noqa: ANN001
     """Charge for and grow memory to cover ``[offset, offset + size)``."""
     if size:
@@ -14,11 +31,7 @@ def expand(f, offset: int, size: int) -> None:  # noqa: ANN001
         mem = f.memory
         n = len(mem)
         if end > n:
-            g = f.gas - G.expansion_cost(n, end)
-            if g < 0:
-                raise OutOfGas("memory expansion")
-            f.gas = g
-            mem.extend(bytes(((end + 31) & ~31) - n))
+            _grow(f, mem, n, end)
 
 
 def charge(f, cost: int) -> None:  # noqa: ANN001
@@ -30,22 +43,27 @@ def charge(f, cost: int) -> None:  # noqa: ANN001
 
 def mload(f, offset: int) -> int:  # noqa: ANN001
     mem = f.memory
-    if offset + 32 > len(mem):
-        expand(f, offset, 32)
-    return int.from_bytes(mem[offset : offset + 32], "big")
+    end = offset + 32
+    n = len(mem)
+    if end > n:
+        _grow(f, mem, n, end)
+    return int.from_bytes(mem[offset:end], "big")
 
 
 def mstore(f, offset: int, value: int) -> None:  # noqa: ANN001
     mem = f.memory
-    if offset + 32 > len(mem):
-        expand(f, offset, 32)
-    mem[offset : offset + 32] = value.to_bytes(32, "big")
+    end = offset + 32
+    n = len(mem)
+    if end > n:
+        _grow(f, mem, n, end)
+    mem[offset:end] = value.to_bytes(32, "big")
 
 
 def mstore8(f, offset: int, value: int) -> None:  # noqa: ANN001
     mem = f.memory
-    if offset >= len(mem):
-        expand(f, offset, 1)
+    n = len(mem)
+    if offset >= n:
+        _grow(f, mem, n, offset + 1)
     mem[offset] = value & 0xFF
 
 

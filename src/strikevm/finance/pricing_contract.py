@@ -1,0 +1,479 @@
+"""StrikePricing: the option-pricing system contract, callable from EVM bytecode.
+
+One native contract at ``PRICING_ADDRESS`` (``0x...5354_0001``) exposes each function
+of :mod:`strikevm.finance.pricing` as a Solidity function with its own selector, so that
+``IStrikePricing(0x0000000000000000000000000000000053540001).blackScholesPrice(...)``
+works from any contract (``contracts/IStrikePricing.sol``). Inputs and outputs follow
+the Solidity ABI; bad input reverts with a Solidity custom error (``ERROR_SIGNATURES``)
+after charging gas, and nothing ever raises out of the call.
+
+Gas (``gas_cost`` and the ``GAS_*`` constants) is charged before the inputs are
+checked: a fixed amount per function, per option for the batch, per tree node for the
+binomial tree and per price evaluation for implied volatility. The constants are
+calibrated against the interpreter (see ``docs/pricing.md``). Pricing is pure: the
+contract reads and writes no state, so STATICCALL and DELEGATECALL work, and any call
+that carries value reverts with ``ValueNotAccepted``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from strikevm.vm.env import Message, MessageResult
+from strikevm.vm.errors import OutOfGas
+from strikevm.vm.evm import Revert
+
+from . import abi
+from .pricing import (
+    IV_MAX_ITERATIONS,
+    MAX_BINOMIAL_STEPS,
+    DivisionByZero,
+    DomainError,
+    InvalidDividendYield,
+    InvalidExpiry,
+    InvalidPrice,
+    InvalidRate,
+    InvalidSpot,
+    InvalidSteps,
+    InvalidStrike,
+    InvalidVolatility,
+    NoImpliedVolatility,
+    Overflow,
+    PricingError,
+    TooManySteps,
+    TreeProbabilityOutOfRange,
+    binomial_price,
+    binomial_work,
+    black76_greeks,
+    black76_price,
+    black_scholes_greeks,
+    black_scholes_price,
+    implied_volatility_detail,
+)
+
+if TYPE_CHECKING:
+    from strikevm.vm.evm import EVM
+
+PRICING_ADDRESS = 0x53540001
+"""Address of StrikePricing, inside the reserved system range 0x53540000-0x5354ffff."""
+
+# --------------------------------------------------------------------------- gas schedule
+# Calibrated so that a unit of gas buys no more CPU time here than it does, on average,
+# in the interpreter (docs/pricing.md, "Gas calibration"); re-measure with
+# `bench/bench_pricing_precompile.py --calibrate`.
+
+GAS_BASE = 300
+"""Any call that is rejected before a function runs (short or unknown selector, value)."""
+GAS_BS_PRICE = 2_600
+GAS_BS_GREEKS = 3_600
+GAS_B76_PRICE = 2_400
+GAS_B76_GREEKS = 3_400
+GAS_IV_BASE = 2_800
+GAS_IV_EVALUATION = 1_500
+GAS_BINOMIAL_BASE = 3_000
+GAS_BINOMIAL_NODE = 40
+GAS_BATCH_BASE = 600
+GAS_BATCH_OPTION = 2_300
+
+IV_MAX_EVALUATIONS = IV_MAX_ITERATIONS + 2
+"""Most price evaluations an implied-volatility search makes (the bracket ends included)."""
+GAS_IV_MAX = GAS_IV_BASE + GAS_IV_EVALUATION * IV_MAX_EVALUATIONS
+"""Gas an implied-volatility call must be given before it starts (the most it can use)."""
+
+# --------------------------------------------------------------------------- errors
+
+ERR_UNKNOWN_SELECTOR = "UnknownSelector(bytes4)"
+ERR_MALFORMED = "MalformedCalldata()"
+ERR_VALUE = "ValueNotAccepted(uint256)"
+ERR_BATCH_ITEM = "BatchItemFailed(uint256,bytes)"
+ERR_PRICING_FAILED = "PricingFailed(uint256)"
+
+# error class -> (Solidity error, role of the argument it reports or None)
+_PRICING_ERRORS: dict[type[Exception], tuple[str, str | None]] = {
+    InvalidSpot: ("InvalidSpot(uint256)", "spot"),
+    InvalidStrike: ("InvalidStrike(uint256)", "strike"),
+    InvalidVolatility: ("InvalidVolatility(uint256)", "volatility"),
+    InvalidExpiry: ("InvalidExpiry(uint256)", "expiry"),
+    InvalidRate: ("InvalidRate(int256)", "rate"),
+    InvalidDividendYield: ("InvalidDividendYield(int256)", "dividendYield"),
+    InvalidPrice: ("InvalidPrice(uint256)", "price"),
+    InvalidSteps: ("InvalidSteps(uint256)", "steps"),
+    TooManySteps: ("TooManySteps(uint256)", "steps"),
+    TreeProbabilityOutOfRange: ("TreeProbabilityOutOfRange()", None),
+    NoImpliedVolatility: ("NoImpliedVolatility()", None),
+    Overflow: ("Overflow()", None),
+    DomainError: ("DomainError()", None),
+    DivisionByZero: ("DivisionByZero()", None),
+}
+
+ERROR_SIGNATURES: tuple[str, ...] = (
+    ERR_UNKNOWN_SELECTOR,
+    ERR_MALFORMED,
+    ERR_VALUE,
+    *(sig for sig, _role in _PRICING_ERRORS.values()),
+    ERR_PRICING_FAILED,
+    ERR_BATCH_ITEM,
+)
+"""Every custom error the contract reverts with (declared in IStrikePricing.sol)."""
+
+ERROR_SELECTORS: dict[bytes, str] = {abi.selector(sig): sig for sig in ERROR_SIGNATURES}
+"""Error selector -> signature, for decoding revert data."""
+
+
+class PricingRevert(Revert):
+    """Stored in ``MessageResult.error`` when the contract reverts; ``name`` is the error."""
+
+    def __init__(self, data: bytes) -> None:
+        signature = ERROR_SELECTORS.get(bytes(data[:4]), "")
+        self.name = signature.split("(")[0] if signature else "unknown"
+        self.data = data
+        super().__init__(f"execution reverted: {self.name}")
+
+
+def decode_error(data: bytes) -> tuple[str, tuple[abi.AbiValue, ...]]:
+    """``(signature, arguments)`` of revert data produced by this contract."""
+    signature = ERROR_SELECTORS.get(bytes(data[:4]))
+    if signature is None:
+        raise abi.AbiError("not a StrikePricing error")
+    return signature, abi.decode(abi.signature_types(signature), data, 4)
+
+
+# --------------------------------------------------------------------------- functions
+
+
+@dataclass(frozen=True, slots=True)
+class PricingFunction:
+    """One Solidity function of the contract: name, parameters and return values."""
+
+    name: str
+    params: tuple[tuple[str, str], ...]
+    """``(type, name)`` pairs; a tuple-array parameter has type ``"(...)[]"``."""
+    returns: tuple[tuple[str, str], ...]
+    gas: str
+    """The gas formula, as documented."""
+
+    @property
+    def signature(self) -> str:
+        return f"{self.name}({','.join(kind for kind, _ in self.params)})"
+
+    @property
+    def selector(self) -> bytes:
+        return abi.selector(self.signature)
+
+    @property
+    def input_types(self) -> tuple[str, ...]:
+        return tuple(kind for kind, _ in self.params)
+
+    @property
+    def output_types(self) -> tuple[str, ...]:
+        return tuple(kind for kind, _ in self.returns)
+
+
+_OPTION = (
+    ("bool", "isCall"),
+    ("uint256", "spot"),
+    ("uint256", "strike"),
+    ("uint256", "volatility"),
+    ("uint256", "expiry"),
+    ("int256", "rate"),
+    ("int256", "dividendYield"),
+)
+OPTION_TYPES: tuple[str, ...] = tuple(kind for kind, _ in _OPTION)
+"""Fields of ``IStrikePricing.Option`` (the batch item), in order."""
+OPTION_TUPLE = f"({','.join(OPTION_TYPES)})"
+_B76 = (
+    ("bool", "isCall"),
+    ("uint256", "forward"),
+    ("uint256", "strike"),
+    ("uint256", "volatility"),
+    ("uint256", "expiry"),
+    ("int256", "rate"),
+)
+_GREEKS = (
+    ("uint256", "price"),
+    ("int256", "delta"),
+    ("int256", "gamma"),
+    ("int256", "vega"),
+    ("int256", "theta"),
+    ("int256", "rho"),
+)
+
+FUNCTIONS: dict[str, PricingFunction] = {
+    f.name: f
+    for f in (
+        PricingFunction("blackScholesPrice", _OPTION, (("uint256", "price"),), "GAS_BS_PRICE"),
+        PricingFunction("blackScholesGreeks", _OPTION, _GREEKS, "GAS_BS_GREEKS"),
+        PricingFunction("black76Price", _B76, (("uint256", "price"),), "GAS_B76_PRICE"),
+        PricingFunction("black76Greeks", _B76, _GREEKS, "GAS_B76_GREEKS"),
+        PricingFunction(
+            "impliedVolatility",
+            (
+                ("bool", "isCall"),
+                ("uint256", "price"),
+                ("uint256", "spot"),
+                ("uint256", "strike"),
+                ("uint256", "expiry"),
+                ("int256", "rate"),
+                ("int256", "dividendYield"),
+            ),
+            (("uint256", "volatility"),),
+            "GAS_IV_BASE + GAS_IV_EVALUATION * evaluations",
+        ),
+        PricingFunction(
+            "binomialPrice",
+            (
+                ("bool", "isCall"),
+                ("bool", "isAmerican"),
+                *_OPTION[1:],
+                ("uint256", "steps"),
+            ),
+            (("uint256", "price"),),
+            "GAS_BINOMIAL_BASE + GAS_BINOMIAL_NODE * binomial_work(min(steps, 1000))",
+        ),
+        PricingFunction(
+            "blackScholesPriceBatch",
+            ((f"{OPTION_TUPLE}[]", "options"),),
+            (("uint256[]", "prices"),),
+            "GAS_BATCH_BASE + GAS_BATCH_OPTION * options.length",
+        ),
+    )
+}
+"""The contract's functions by name."""
+
+
+def gas_cost(name: str, *, evaluations: int = 0, steps: int = 0, options: int = 0) -> int:
+    """Gas charged by function ``name`` (``evaluations`` for IV, ``steps``, ``options``)."""
+    if name == "blackScholesPrice":
+        return GAS_BS_PRICE
+    if name == "blackScholesGreeks":
+        return GAS_BS_GREEKS
+    if name == "black76Price":
+        return GAS_B76_PRICE
+    if name == "black76Greeks":
+        return GAS_B76_GREEKS
+    if name == "impliedVolatility":
+        return GAS_IV_BASE + GAS_IV_EVALUATION * evaluations
+    if name == "binomialPrice":
+        return GAS_BINOMIAL_BASE + GAS_BINOMIAL_NODE * binomial_work(
+            min(steps, MAX_BINOMIAL_STEPS)
+        )
+    if name == "blackScholesPriceBatch":
+        return GAS_BATCH_BASE + GAS_BATCH_OPTION * options
+    raise KeyError(name)
+
+
+# --------------------------------------------------------------------------- the contract
+
+_U, _I, _B = 0, 1, 2
+_KIND = {"uint256": _U, "int256": _I, "bool": _B}
+_SIGN = 1 << 255
+_TWO_256 = 1 << 256
+_W = abi.WORD
+
+
+class _Malformed(Exception):
+    pass
+
+
+def _decode_args(data: bytes, start: int, kinds: tuple[int, ...]) -> list:
+    """Static words from ``data[start:]``: ints (signed where ``_I``) and bools."""
+    if len(data) < start + _W * len(kinds):
+        raise _Malformed
+    out: list = []
+    at = start
+    for kind in kinds:
+        raw = int.from_bytes(data[at : at + _W], "big")
+        at += _W
+        if kind == _U:
+            out.append(raw)
+        elif kind == _I:
+            out.append(raw - _TWO_256 if raw & _SIGN else raw)
+        elif raw > 1:
+            raise _Malformed
+        else:
+            out.append(raw == 1)
+    return out
+
+
+def _oog() -> MessageResult:
+    return MessageResult(False, 0, b"", OutOfGas("StrikePricing"))
+
+
+def _revert(gas_left: int, data: bytes) -> MessageResult:
+    return MessageResult(False, gas_left, data, PricingRevert(data))
+
+
+_MALFORMED_DATA = abi.encode_error(ERR_MALFORMED)
+
+
+def error_data(exc: Exception, params: tuple[tuple[str, str], ...], args: list) -> bytes:
+    """Revert data for an exception raised while pricing ``args`` of a function."""
+    entry = _PRICING_ERRORS.get(type(exc))
+    if entry is None:
+        code = exc.code if isinstance(exc, PricingError) else 0
+        return abi.encode_error(ERR_PRICING_FAILED, (code,))
+    signature, role = entry
+    if role is None:
+        return abi.encode_error(signature)
+    names = [name for _, name in params]
+    index = names.index("forward" if role == "spot" and "forward" in names else role)
+    value = args[index]
+    # a uint256 argument reported through an int256 error, or the reverse, never happens:
+    # each role has one type in every function.
+    return abi.encode_error(signature, (value,))
+
+
+_Handler = Callable[[bytes, int], MessageResult]
+
+
+class StrikePricing:
+    """The native contract: ``(evm, message) -> MessageResult``."""
+
+    address = PRICING_ADDRESS
+
+    def __init__(self) -> None:
+        f = FUNCTIONS
+        self._handlers: dict[bytes, _Handler] = {
+            f["blackScholesPrice"].selector: self._single(
+                f["blackScholesPrice"], GAS_BS_PRICE, black_scholes_price, False
+            ),
+            f["blackScholesGreeks"].selector: self._single(
+                f["blackScholesGreeks"], GAS_BS_GREEKS, black_scholes_greeks, True
+            ),
+            f["black76Price"].selector: self._single(
+                f["black76Price"], GAS_B76_PRICE, black76_price, False
+            ),
+            f["black76Greeks"].selector: self._single(
+                f["black76Greeks"], GAS_B76_GREEKS, black76_greeks, True
+            ),
+            f["impliedVolatility"].selector: self._implied_volatility,
+            f["binomialPrice"].selector: self._binomial,
+            f["blackScholesPriceBatch"].selector: self._batch,
+        }
+
+    def __call__(self, evm: EVM, msg: Message) -> MessageResult:
+        gas = msg.gas
+        if msg.value:
+            if gas < GAS_BASE:
+                return _oog()
+            return _revert(gas - GAS_BASE, abi.encode_error(ERR_VALUE, (msg.value,)))
+        data = msg.data
+        handler = self._handlers.get(data[:4])
+        if handler is None:
+            if gas < GAS_BASE:
+                return _oog()
+            if len(data) < 4:
+                return _revert(gas - GAS_BASE, _MALFORMED_DATA)
+            return _revert(gas - GAS_BASE, abi.encode_error(ERR_UNKNOWN_SELECTOR, (data[:4],)))
+        return handler(data, gas)
+
+    # ------------------------------------------------------------------ handlers
+
+    @staticmethod
+    def _single(
+        spec: PricingFunction, cost: int, fn: Callable[..., Any], greeks: bool
+    ) -> _Handler:
+        kinds = tuple(_KIND[kind] for kind in spec.input_types)
+        params = spec.params
+        mask = abi.UINT256_MAX
+
+        def handle(data: bytes, gas: int) -> MessageResult:
+            if gas < cost:
+                return _oog()
+            left = gas - cost
+            try:
+                args = _decode_args(data, 4, kinds)
+            except _Malformed:
+                return _revert(left, _MALFORMED_DATA)
+            try:
+                result = fn(*args)
+            except (ValueError, ArithmeticError) as exc:
+                return _revert(left, error_data(exc, params, args))
+            if greeks:
+                output = b"".join([(v & mask).to_bytes(_W, "big") for v in result])
+            else:
+                output = result.to_bytes(_W, "big")
+            return MessageResult(True, left, output)
+
+        return handle
+
+    _IV = FUNCTIONS["impliedVolatility"]
+    _IV_KINDS = tuple(_KIND[kind] for kind in _IV.input_types)
+
+    def _implied_volatility(self, data: bytes, gas: int) -> MessageResult:
+        # The search is bounded: require the most it can cost, charge what it used.
+        if gas < GAS_IV_MAX:
+            return _oog()
+        try:
+            args = _decode_args(data, 4, self._IV_KINDS)
+        except _Malformed:
+            return _revert(gas - GAS_IV_BASE, _MALFORMED_DATA)
+        try:
+            volatility, evaluations = implied_volatility_detail(*args)
+        except (ValueError, ArithmeticError) as exc:
+            if isinstance(exc, NoImpliedVolatility):
+                evaluations = getattr(exc, "evaluations", IV_MAX_EVALUATIONS)
+            else:
+                evaluations = 0
+            left = gas - GAS_IV_BASE - GAS_IV_EVALUATION * evaluations
+            return _revert(left, error_data(exc, self._IV.params, args))
+        left = gas - GAS_IV_BASE - GAS_IV_EVALUATION * evaluations
+        return MessageResult(True, left, volatility.to_bytes(_W, "big"))
+
+    _BIN = FUNCTIONS["binomialPrice"]
+    _BIN_KINDS = tuple(_KIND[kind] for kind in _BIN.input_types)
+
+    def _binomial(self, data: bytes, gas: int) -> MessageResult:
+        steps_at = 4 + _W * (len(self._BIN_KINDS) - 1)
+        if len(data) < steps_at + _W:
+            if gas < GAS_BINOMIAL_BASE:
+                return _oog()
+            return _revert(gas - GAS_BINOMIAL_BASE, _MALFORMED_DATA)
+        steps = int.from_bytes(data[steps_at : steps_at + _W], "big")
+        cost = gas_cost("binomialPrice", steps=steps)
+        if gas < cost:
+            return _oog()
+        left = gas - cost
+        try:
+            args = _decode_args(data, 4, self._BIN_KINDS)
+        except _Malformed:
+            return _revert(left, _MALFORMED_DATA)
+        try:
+            price = binomial_price(*args)
+        except (ValueError, ArithmeticError) as exc:
+            return _revert(left, error_data(exc, self._BIN.params, args))
+        return MessageResult(True, left, price.to_bytes(_W, "big"))
+
+    _ITEM_KINDS = tuple(_KIND[kind] for kind in OPTION_TYPES)
+    _ITEM_SIZE = _W * len(OPTION_TYPES)
+
+    def _batch(self, data: bytes, gas: int) -> MessageResult:
+        try:
+            count, first = abi.array_head(data, 4, len(OPTION_TYPES))
+        except abi.AbiError:
+            if gas < GAS_BATCH_BASE:
+                return _oog()
+            return _revert(gas - GAS_BATCH_BASE, _MALFORMED_DATA)
+        cost = GAS_BATCH_BASE + GAS_BATCH_OPTION * count
+        if gas < cost:
+            return _oog()
+        left = gas - cost
+        out = [abi.encode_uint(_W), abi.encode_uint(count)]
+        append = out.append
+        kinds = self._ITEM_KINDS
+        size = self._ITEM_SIZE
+        price = black_scholes_price
+        for i in range(count):
+            at = first + i * size
+            try:
+                args = _decode_args(data, at, kinds)
+            except _Malformed:
+                return _revert(left, abi.encode_error(ERR_BATCH_ITEM, (i, _MALFORMED_DATA)))
+            try:
+                append(price(*args).to_bytes(_W, "big"))
+            except (ValueError, ArithmeticError) as exc:
+                reason = error_data(exc, _OPTION, args)
+                return _revert(left, abi.encode_error(ERR_BATCH_ITEM, (i, reason)))
+        return MessageResult(True, left, b"".join(out))
