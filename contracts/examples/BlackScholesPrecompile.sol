@@ -57,28 +57,19 @@ contract BlackScholesPrecompile {
     ) external view returns (uint256[] memory, uint256[] memory) {
         uint256 n = spots.length;
         require(strikes.length == n && times.length == n && vols.length == n);
-        uint256 columns;
-        assembly {
-            columns := spots.offset
-        }
-        // the four arrays' items as column offsets relative to the spots column
-        _priceAndReturn(
-            columns, strikes.offset - columns, times.offset - columns, vols.offset - columns, n, rate
-        );
+        _priceAndReturn(n, rate);
     }
 
-    /// @dev Builds the batch calldata from the four calldata columns, calls StrikePricing
-    /// and returns abi.encode(calls, puts) directly (never returns to the caller).
-    function _priceAndReturn(
-        uint256 spots,
-        uint256 strikesDelta,
-        uint256 timesDelta,
-        uint256 volsDelta,
-        uint256 n,
-        uint256 rate
-    ) private view {
+    /// @dev Builds the batch calldata from the four calldata arrays of priceBatchAssembly,
+    /// calls StrikePricing and returns abi.encode(calls, puts) itself (never returns).
+    function _priceAndReturn(uint256 n, uint256 rate) private view {
         bytes4 sel = IStrikePricing.blackScholesPriceBatch.selector;
         assembly {
+            // the four arrays' first items (checked by the ABI decoder of the caller)
+            let spots := add(36, calldataload(4))
+            let strikesDelta := sub(add(36, calldataload(36)), spots)
+            let timesDelta := sub(add(36, calldataload(68)), spots)
+            let volsDelta := sub(add(36, calldataload(100)), spots)
             // calldata: selector, offset 0x20, length 2n, n calls then n puts (7 words each)
             let ptr := mload(0x40)
             mstore(ptr, sel)

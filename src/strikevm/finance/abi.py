@@ -36,9 +36,15 @@ class AbiError(ValueError):
     """Calldata or return data that does not follow the expected ABI layout."""
 
 
+_SELECTORS: dict[str, bytes] = {}
+
+
 def selector(signature: str) -> bytes:
     """First four bytes of ``keccak256(signature)``, e.g. ``selector("f(uint256)")``."""
-    return keccak256(signature.encode("ascii"))[:4]
+    found = _SELECTORS.get(signature)
+    if found is None:
+        found = _SELECTORS[signature] = keccak256(signature.encode("ascii"))[:4]
+    return found
 
 
 def signature_types(signature: str) -> tuple[str, ...]:

@@ -230,7 +230,8 @@ FUNCTIONS: dict[str, PricingFunction] = {
                 ("uint256", "steps"),
             ),
             (("uint256", "price"),),
-            "GAS_BINOMIAL_BASE + GAS_BINOMIAL_NODE * binomial_work(min(steps, 1000))",
+            "GAS_BINOMIAL_BASE + GAS_BINOMIAL_NODE * binomial_work(steps) "
+            "(no nodes unless 1 <= steps <= 1000)",
         ),
         PricingFunction(
             "blackScholesPriceBatch",
@@ -256,9 +257,8 @@ def gas_cost(name: str, *, evaluations: int = 0, steps: int = 0, options: int = 
     if name == "impliedVolatility":
         return GAS_IV_BASE + GAS_IV_EVALUATION * evaluations
     if name == "binomialPrice":
-        return GAS_BINOMIAL_BASE + GAS_BINOMIAL_NODE * binomial_work(
-            min(steps, MAX_BINOMIAL_STEPS)
-        )
+        nodes = binomial_work(steps) if 1 <= steps <= MAX_BINOMIAL_STEPS else 0
+        return GAS_BINOMIAL_BASE + GAS_BINOMIAL_NODE * nodes
     if name == "blackScholesPriceBatch":
         return GAS_BATCH_BASE + GAS_BATCH_OPTION * options
     raise KeyError(name)
@@ -295,6 +295,30 @@ def _decode_args(data: bytes, start: int, kinds: tuple[int, ...]) -> list:
         else:
             out.append(raw == 1)
     return out
+
+
+def _decode_option(data: bytes, at: int) -> tuple[bool, int, int, int, int, int, int]:
+    """The 7-word layout ``(bool, uint256 x 4, int256 x 2)`` at ``data[at:]``, unrolled.
+
+    Shared by the option (batch item), blackScholesPrice/Greeks and impliedVolatility;
+    the caller has checked that the seven words are there.
+    """
+    fb = int.from_bytes
+    flag = fb(data[at : at + 32], "big")
+    if flag > 1:
+        raise _Malformed
+    return (
+        flag == 1,
+        fb(data[at + 32 : at + 64], "big"),
+        fb(data[at + 64 : at + 96], "big"),
+        fb(data[at + 96 : at + 128], "big"),
+        fb(data[at + 128 : at + 160], "big"),
+        fb(data[at + 160 : at + 192], "big", signed=True),
+        fb(data[at + 192 : at + 224], "big", signed=True),
+    )
+
+
+_OPTION_END = 4 + 7 * _W
 
 
 def _oog() -> MessageResult:
@@ -372,19 +396,21 @@ class StrikePricing:
     # ------------------------------------------------------------------ handlers
 
     @staticmethod
-    def _single(
-        spec: PricingFunction, cost: int, fn: Callable[..., Any], greeks: bool
-    ) -> _Handler:
+    def _single(spec: PricingFunction, cost: int, fn: Callable[..., Any], greeks: bool) -> _Handler:
         kinds = tuple(_KIND[kind] for kind in spec.input_types)
         params = spec.params
         mask = abi.UINT256_MAX
+        option_layout = spec.input_types == OPTION_TYPES
 
         def handle(data: bytes, gas: int) -> MessageResult:
             if gas < cost:
                 return _oog()
             left = gas - cost
             try:
-                args = _decode_args(data, 4, kinds)
+                if option_layout and len(data) >= _OPTION_END:
+                    args: Any = _decode_option(data, 4)
+                else:
+                    args = _decode_args(data, 4, kinds)
             except _Malformed:
                 return _revert(left, _MALFORMED_DATA)
             try:
@@ -446,7 +472,6 @@ class StrikePricing:
             return _revert(left, error_data(exc, self._BIN.params, args))
         return MessageResult(True, left, price.to_bytes(_W, "big"))
 
-    _ITEM_KINDS = tuple(_KIND[kind] for kind in OPTION_TYPES)
     _ITEM_SIZE = _W * len(OPTION_TYPES)
 
     def _batch(self, data: bytes, gas: int) -> MessageResult:
@@ -462,13 +487,12 @@ class StrikePricing:
         left = gas - cost
         out = [abi.encode_uint(_W), abi.encode_uint(count)]
         append = out.append
-        kinds = self._ITEM_KINDS
         size = self._ITEM_SIZE
         price = black_scholes_price
+        decode = _decode_option
         for i in range(count):
-            at = first + i * size
             try:
-                args = _decode_args(data, at, kinds)
+                args = decode(data, first + i * size)
             except _Malformed:
                 return _revert(left, abi.encode_error(ERR_BATCH_ITEM, (i, _MALFORMED_DATA)))
             try:

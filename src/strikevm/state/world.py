@@ -50,6 +50,11 @@ class WorldState:
     def __init__(self, accounts: dict[int, Account] | None = None) -> None:
         self.accounts: dict[int, Account] = accounts if accounts is not None else {}
         self.journal: list[tuple] = []
+        # Accounts and slots written since the last take_dirty(), for incremental
+        # commitment; collected from the journal at the end of each transaction.
+        self.dirty_accounts: dict[int, None] = {}
+        self.dirty_slots: dict[int, dict[int, None]] = {}
+        self.deleted_accounts: dict[int, None] = {}
         self.begin_transaction()
 
     # ----------------------------------------------------------------- tx scope
@@ -70,13 +75,47 @@ class WorldState:
     def finalize_transaction(self) -> None:
         """Delete self-destructed accounts and touched empty accounts (EIP-161, EIP-6780)."""
         accounts = self.accounts
+        dirty = self.dirty_accounts
+        deleted = self.deleted_accounts
         for addr in self.destructs:
             accounts.pop(addr, None)
+            dirty[addr] = None
+            deleted[addr] = None
         for addr in self.touched:
             acct = accounts.get(addr)
             if acct is not None and acct.nonce == 0 and acct.balance == 0 and not acct.code:
                 del accounts[addr]
+                dirty[addr] = None
+                deleted[addr] = None
+        self._collect_dirty()
         self.journal.clear()
+
+    def _collect_dirty(self) -> None:
+        dirty = self.dirty_accounts
+        slots = self.dirty_slots
+        for entry in self.journal:
+            tag = entry[0]
+            if tag <= _CODE:
+                dirty[entry[1]] = None
+            elif tag == _STORAGE:
+                dirty[entry[1]] = None
+                slots.setdefault(entry[1], {})[entry[2]] = None
+
+    def take_dirty(
+        self,
+    ) -> tuple[dict[int, None], dict[int, dict[int, None]], dict[int, None]]:
+        """Return and reset what changed since the last call, for incremental commitment.
+
+        (accounts written, storage slots written per account, accounts deleted).
+        An account that was deleted and possibly recreated since the last call
+        must have its storage commitment rebuilt from empty. Maps iterate in the
+        order of first write.
+        """
+        out = (self.dirty_accounts, self.dirty_slots, self.deleted_accounts)
+        self.dirty_accounts = {}
+        self.dirty_slots = {}
+        self.deleted_accounts = {}
+        return out
 
     # -------------------------------------------------------------- checkpoints
     def checkpoint(self) -> int:
