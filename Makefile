@@ -3,7 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-FIXTURES ?= $(abspath ../shared)
+NODE_STAMP := node_modules/.installed
+FIXTURES ?= $(if $(STRIKEVM_FIXTURES),$(STRIKEVM_FIXTURES),$(abspath ../shared))
 
 .PHONY: run test lint unit conformance bench fuzz clean
 
@@ -13,10 +14,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	touch $(STAMP)
 
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $(NODE_STAMP)
+
 run: $(STAMP)
 	$(BIN)/strikevm bench $(FIXTURES)/bench-data
 
-test: $(STAMP) lint
+test: $(STAMP) $(NODE_STAMP) lint
 	$(BIN)/pytest -q -n 2 tests
 
 lint: $(STAMP)
@@ -32,4 +37,4 @@ fuzz: $(STAMP)
 	$(BIN)/python -m strikevm.tools.fuzz --programs 10000 --seed 1
 
 clean:
-	rm -rf $(VENV) build src/*.egg-info
+	rm -rf $(VENV) node_modules build src/*.egg-info

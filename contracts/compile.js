@@ -46,7 +46,9 @@ const input = {
     optimizer: { enabled: true, runs: 200 },
     evmVersion: "cancun",
     outputSelection: {
-      "*": { "*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"] },
+      "*": {
+        "*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object", "evm.methodIdentifiers"],
+      },
     },
   },
 };

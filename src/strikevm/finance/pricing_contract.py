@@ -17,7 +17,7 @@ that carries value reverts with ``ValueNotAccepted``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -64,18 +64,18 @@ PRICING_ADDRESS = 0x53540001
 # in the interpreter (docs/pricing.md, "Gas calibration"); re-measure with
 # `bench/bench_pricing_precompile.py --calibrate`.
 
-GAS_BASE = 300
+GAS_BASE = 400
 """Any call that is rejected before a function runs (short or unknown selector, value)."""
-GAS_BS_PRICE = 2_600
-GAS_BS_GREEKS = 3_600
-GAS_B76_PRICE = 2_400
-GAS_B76_GREEKS = 3_400
-GAS_IV_BASE = 2_800
-GAS_IV_EVALUATION = 1_500
-GAS_BINOMIAL_BASE = 3_000
-GAS_BINOMIAL_NODE = 40
-GAS_BATCH_BASE = 600
-GAS_BATCH_OPTION = 2_300
+GAS_BS_PRICE = 2_700
+GAS_BS_GREEKS = 3_700
+GAS_B76_PRICE = 2_500
+GAS_B76_GREEKS = 3_500
+GAS_IV_BASE = 2_000
+GAS_IV_EVALUATION = 1_750
+GAS_BINOMIAL_BASE = 10_000
+GAS_BINOMIAL_NODE = 36
+GAS_BATCH_BASE = 1_000
+GAS_BATCH_OPTION = 2_700
 
 IV_MAX_EVALUATIONS = IV_MAX_ITERATIONS + 2
 """Most price evaluations an implied-volatility search makes (the bracket ends included)."""
@@ -123,13 +123,20 @@ ERROR_SELECTORS: dict[bytes, str] = {abi.selector(sig): sig for sig in ERROR_SIG
 
 
 class PricingRevert(Revert):
-    """Stored in ``MessageResult.error`` when the contract reverts; ``name`` is the error."""
+    """Stored in ``MessageResult.error`` when the contract reverts; ``data`` is the output."""
 
     def __init__(self, data: bytes) -> None:
-        signature = ERROR_SELECTORS.get(bytes(data[:4]), "")
-        self.name = signature.split("(")[0] if signature else "unknown"
+        super().__init__("execution reverted")
         self.data = data
-        super().__init__(f"execution reverted: {self.name}")
+
+    @property
+    def name(self) -> str:
+        """The Solidity error's name, e.g. ``"InvalidVolatility"``."""
+        signature = ERROR_SELECTORS.get(bytes(self.data[:4]), "unknown(")
+        return signature.split("(")[0]
+
+    def __str__(self) -> str:
+        return f"execution reverted: {self.name}"
 
 
 def decode_error(data: bytes) -> tuple[str, tuple[abi.AbiValue, ...]]:
@@ -330,23 +337,30 @@ def _revert(gas_left: int, data: bytes) -> MessageResult:
 
 
 _MALFORMED_DATA = abi.encode_error(ERR_MALFORMED)
+_PAD28 = bytes(28)
 
 
-def error_data(exc: Exception, params: tuple[tuple[str, str], ...], args: list) -> bytes:
+_SELECTOR_OF: dict[str, bytes] = {sig: abi.selector(sig) for sig in ERROR_SIGNATURES}
+
+
+def _error_word(signature: str, value: int) -> bytes:
+    """Revert data of an error with one ``uint256``/``int256`` argument (fast path)."""
+    return _SELECTOR_OF[signature] + (value & abi.UINT256_MAX).to_bytes(_W, "big")
+
+
+def error_data(exc: Exception, params: tuple[tuple[str, str], ...], args: Sequence[Any]) -> bytes:
     """Revert data for an exception raised while pricing ``args`` of a function."""
     entry = _PRICING_ERRORS.get(type(exc))
     if entry is None:
         code = exc.code if isinstance(exc, PricingError) else 0
-        return abi.encode_error(ERR_PRICING_FAILED, (code,))
+        return _error_word(ERR_PRICING_FAILED, code)
     signature, role = entry
     if role is None:
-        return abi.encode_error(signature)
+        return _SELECTOR_OF[signature]
     names = [name for _, name in params]
     index = names.index("forward" if role == "spot" and "forward" in names else role)
-    value = args[index]
-    # a uint256 argument reported through an int256 error, or the reverse, never happens:
-    # each role has one type in every function.
-    return abi.encode_error(signature, (value,))
+    # each role has one ABI type in every function, the one its error declares
+    return _error_word(signature, args[index])
 
 
 _Handler = Callable[[bytes, int], MessageResult]
@@ -382,7 +396,7 @@ class StrikePricing:
         if msg.value:
             if gas < GAS_BASE:
                 return _oog()
-            return _revert(gas - GAS_BASE, abi.encode_error(ERR_VALUE, (msg.value,)))
+            return _revert(gas - GAS_BASE, _error_word(ERR_VALUE, msg.value))
         data = msg.data
         handler = self._handlers.get(data[:4])
         if handler is None:
@@ -390,7 +404,7 @@ class StrikePricing:
                 return _oog()
             if len(data) < 4:
                 return _revert(gas - GAS_BASE, _MALFORMED_DATA)
-            return _revert(gas - GAS_BASE, abi.encode_error(ERR_UNKNOWN_SELECTOR, (data[:4],)))
+            return _revert(gas - GAS_BASE, _SELECTOR_OF[ERR_UNKNOWN_SELECTOR] + data[:4] + _PAD28)
         return handler(data, gas)
 
     # ------------------------------------------------------------------ handlers

@@ -1,0 +1,222 @@
+"""LMDB chain database: tables, atomic write batches, map growth, reopening."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from strikevm.crypto import keccak256
+from strikevm.state import db as dbmod
+from strikevm.state.db import ChainDB, StoreError
+from strikevm.state.mpt import MPT, NodeCache
+
+
+def _fill(db: ChainDB) -> None:
+    with db.write_batch():
+        db.put_node(keccak256(b"node"), b"node")
+        db.put_code(keccak256(b"\x60\x00"), b"\x60\x00")
+        db.put_account(0x10, b"acct-10")
+        db.put_account(0x02, b"acct-02")
+        db.put_storage(0x10, 5, 77)
+        db.put_storage(0x10, 1, 2**256 - 1)
+        db.put_storage(0x11, 1, 9)
+        db.put_storage(0x02, 3, 0)  # zero: absent
+        for number in range(3):
+            block_hash = keccak256(number.to_bytes(8, "big"))
+            db.put_block(number, block_hash, b"block%d" % number)
+            db.put_receipts(number, [b"r%d-%d" % (number, i) for i in range(number)])
+            for index in range(number):
+                db.put_tx_index(keccak256(b"tx%d-%d" % (number, index)), number, index)
+        db.set_head(2, keccak256((2).to_bytes(8, "big")))
+        db.set_state_root(keccak256(b"root"))
+
+
+def _dump(db: ChainDB) -> dict[str, object]:
+    head = db.head()
+    assert head is not None
+    return {
+        "node": db.get_node(keccak256(b"node")).hex(),  # type: ignore[union-attr]
+        "code": db.get_code(keccak256(b"\x60\x00")).hex(),  # type: ignore[union-attr]
+        "accounts": [[a, v.hex()] for a, v in db.iter_accounts()],
+        "storage": [list(t) for t in db.iter_storage()],
+        "blocks": [db.get_block(n).hex() for n in range(3)],  # type: ignore[union-attr]
+        "by_hash": db.get_block_by_hash(keccak256((1).to_bytes(8, "big"))).hex(),  # type: ignore[union-attr]
+        "receipts": [[r.hex() for r in db.get_receipts(n)] for n in range(3)],  # type: ignore[union-attr]
+        "tx": db.get_tx_location(keccak256(b"tx2-1")),
+        "head": [head[0], head[1].hex()],
+        "root": db.state_root().hex(),  # type: ignore[union-attr]
+    }
+
+
+def test_tables_round_trip(tmp_path: Path) -> None:
+    with ChainDB(tmp_path / "chain") as db:
+        assert db.head() is None and db.state_root() is None
+        _fill(db)
+        dump = _dump(db)
+        assert dump["accounts"] == [[0x02, b"acct-02".hex()], [0x10, b"acct-10".hex()]]
+        assert dump["storage"] == [[0x10, 1, 2**256 - 1], [0x10, 5, 77], [0x11, 1, 9]]
+        assert list(db.iter_storage(0x10)) == [(0x10, 1, 2**256 - 1), (0x10, 5, 77)]
+        assert db.get_storage(0x10, 5) == 77 and db.get_storage(0x10, 6) == 0
+        assert dump["tx"] == (2, 1)
+        assert db.get_tx_location(b"\x00" * 32) is None
+        assert db.get_receipts(0) == [] and db.get_receipts(9) is None
+        assert db.block_number(keccak256((2).to_bytes(8, "big"))) == 2
+        assert db.get_block(7) is None and db.get_block_by_hash(b"\x01" * 32) is None
+        db.delete_account(0x10)
+        assert db.get_account(0x10) is None
+        assert list(db.iter_storage()) == [(0x11, 1, 9)]
+        assert db.count("accounts") == 1
+
+
+def test_put_block_replaces_number(tmp_path: Path) -> None:
+    with ChainDB(tmp_path / "chain") as db:
+        db.put_block(5, b"\x01" * 32, b"old")
+        db.put_block(5, b"\x02" * 32, b"new")
+        assert db.get_block(5) == b"new"
+        assert db.block_number(b"\x01" * 32) is None
+        assert db.block_number(b"\x02" * 32) == 5
+        with pytest.raises(ValueError):
+            db.put_block(6, b"\x01", b"x")
+
+
+def test_interrupted_batch_changes_nothing(tmp_path: Path) -> None:
+    aborted: list[str] = []
+    with ChainDB(tmp_path / "chain") as db:
+        _fill(db)
+        before = _dump(db)
+        with pytest.raises(RuntimeError), db.write_batch():
+            db.on_abort(lambda: aborted.append("first"))
+            db.put_account(0x10, b"changed")
+            db.delete_account(0x02)
+            db.put_block(3, b"\x03" * 32, b"block3")
+            db.set_head(3, b"\x03" * 32)
+            with db.write_batch():  # nested: joins the outer batch
+                db.on_abort(lambda: aborted.append("second"))
+                db.put_storage(0x10, 5, 0)
+            assert db.get_account(0x10) == b"changed"  # the batch sees its own writes
+            assert db.get_storage(0x10, 5) == 0
+            raise RuntimeError("crash in the middle of a block")
+        assert aborted == ["second", "first"]
+        assert _dump(db) == before
+        assert db.get_block(3) is None
+        with pytest.raises(StoreError):
+            db.on_abort(lambda: None)
+
+
+def test_nested_batch_commits_with_outer(tmp_path: Path) -> None:
+    with ChainDB(tmp_path / "chain") as db:
+        with db.write_batch():
+            with db.write_batch():
+                db.put_meta(b"k", b"v")
+            assert db.in_batch
+        assert not db.in_batch
+        assert db.get_meta(b"k") == b"v"
+
+
+def test_other_threads_read_committed_state(tmp_path: Path) -> None:
+    with ChainDB(tmp_path / "chain") as db:
+        db.put_meta(b"k", b"old")
+        seen: list[bytes | None] = []
+        with db.write_batch():
+            db.put_meta(b"k", b"new")
+            reader = threading.Thread(target=lambda: seen.append(db.get_meta(b"k")))
+            reader.start()
+            reader.join()
+            assert db.get_meta(b"k") == b"new"
+        assert seen == [b"old"]
+        assert db.get_meta(b"k") == b"new"
+
+
+def test_snapshot_is_stable(tmp_path: Path) -> None:
+    with ChainDB(tmp_path / "chain") as db:
+        db.put_meta(b"k", b"1")
+        with db.snapshot():
+            writer = threading.Thread(target=lambda: db.put_meta(b"k", b"2"))
+            writer.start()
+            writer.join()
+            assert db.get_meta(b"k") == b"1"
+        assert db.get_meta(b"k") == b"2"
+
+
+def test_map_grows_between_and_within_batches(tmp_path: Path) -> None:
+    with ChainDB(tmp_path / "chain", map_size=1 << 20) as db:
+        start = db.map_size
+        for batch in range(4):  # each batch alone overflows the initial map
+            with db.write_batch():
+                for i in range(3000):
+                    db.put_node(keccak256(b"%d-%d" % (batch, i)), bytes(400))
+        assert db.map_size > start
+        assert db.count("nodes") == 12000
+    with ChainDB(tmp_path / "chain2", map_size=1 << 20) as db:
+        with db.write_batch():  # one batch far larger than the map: replayed
+            for i in range(200_000):
+                db.put_node(keccak256(b"%d" % i), bytes(100))
+        assert db.count("nodes") == 200_000
+
+
+def test_map_full_beyond_replay_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(dbmod, "_REPLAY_LIMIT", 10)
+    monkeypatch.setattr(dbmod, "_MIN_FREE", 0)
+    aborted: list[int] = []
+    with ChainDB(tmp_path / "chain", map_size=1 << 20) as db:
+        db.put_meta(b"k", b"kept")
+
+        def big_batch() -> None:
+            with db.write_batch():
+                db.on_abort(lambda: aborted.append(1))
+                for i in range(20_000):
+                    db.put_node(keccak256(b"%d" % i), bytes(200))
+
+        with pytest.raises(StoreError):
+            big_batch()
+        assert aborted == [1]
+        assert db.count("nodes") == 0 and db.get_meta(b"k") == b"kept"
+        while True:  # the map was enlarged: retrying eventually fits
+            try:
+                big_batch()
+                break
+            except StoreError:
+                continue
+        assert db.count("nodes") == 20_000
+
+
+def test_trie_on_lmdb_nodes(tmp_path: Path) -> None:
+    with ChainDB(tmp_path / "chain") as db:
+        trie = MPT(db.nodes)
+        with db.write_batch():
+            for i in range(500):
+                trie.put(keccak256(i.to_bytes(4, "big")), b"v%d" % i)
+            root = trie.commit()
+        loaded = MPT(db.nodes, root, NodeCache())
+        assert loaded.get(keccak256((7).to_bytes(4, "big"))) == b"v7"
+
+
+_CHILD = """
+import json, sys
+from strikevm.state.db import ChainDB
+sys.path.insert(0, sys.argv[2])
+from test_db import _dump
+with ChainDB(sys.argv[1], readonly=True) as db:
+    print(json.dumps(_dump(db)))
+"""
+
+
+def test_reopen_in_new_process(tmp_path: Path) -> None:
+    path = tmp_path / "chain"
+    with ChainDB(path) as db:
+        _fill(db)
+        expected = json.loads(json.dumps(_dump(db)))
+    out = subprocess.run(
+        [sys.executable, "-c", _CHILD, str(path), str(Path(__file__).parent)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(out.stdout) == expected
+    with ChainDB(path, readonly=True) as db, pytest.raises(StoreError):
+        db.put_meta(b"k", b"v")
