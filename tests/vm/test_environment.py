@@ -428,3 +428,16 @@ def test_origin_and_caller_in_nested_call(engine: str) -> None:
                "GAS CALL POP PUSH1 64 PUSH1 0 RETURN")
     out = run(engine, code, pre={OTHER: Account(code=callee)}, tx=TxEnv(origin=THIRD))
     assert out.out_words == [THIRD, TARGET]
+
+
+def test_unrepresentable_blob_base_fee_is_rejected() -> None:
+    """An excess blob gas whose blob base fee exceeds 256 bits cannot form a block context."""
+    import pytest as _pytest
+
+    from strikevm.state.world import WorldState
+    from strikevm.vm.env import BlockEnv, TxEnv
+    from strikevm.vm.evm import EVM
+
+    with _pytest.raises(ValueError, match="256 bits"):
+        EVM(WorldState(), BlockEnv(excess_blob_gas=2**30), TxEnv())
+    EVM(WorldState(), BlockEnv(excess_blob_gas=10**7), TxEnv())

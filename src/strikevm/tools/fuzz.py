@@ -233,14 +233,19 @@ class CodeBuilder:
 
     # ------------------------------------------------------------ operands
     def value(self) -> int:
-        r = self.rng.random()
+        rng = self.rng
+        r = rng.random()
+        if r < 0.45:
+            return rng.choice(INTERESTING)
+        if r < 0.6:
+            return rng.randrange(256)
         if r < 0.7:
-            return self.rng.choice(INTERESTING)
+            return -rng.randrange(1, 300) % U256  # small negative numbers
+        if r < 0.8:
+            return (2 ** rng.randrange(256) + rng.choice((-1, 0, 0, 1))) % U256
         if r < 0.85:
-            return self.rng.randrange(256)
-        if r < 0.9:
-            return self.rng.choice(CONTRACTS + (SENDER, EOA))
-        return self.rng.getrandbits(self.rng.choice((8, 16, 32, 64, 128, 160, 255, 256)))
+            return rng.choice(CONTRACTS + (SENDER, EOA))
+        return rng.getrandbits(rng.choice((8, 16, 32, 64, 128, 160, 255, 256)))
 
     def offset(self) -> int:
         r = self.rng.random()
@@ -311,8 +316,14 @@ class CodeBuilder:
             self.push(self.length_())
         elif kind == "slot":
             self.push(self.slot())
-        elif kind == "sh":
-            self.push(rng.choice((0, 1, 7, 8, 31, 32, 33, 128, 255, 256, 257, 2**255)))
+        elif kind == "sh":  # a shift, or a byte index (BYTE, SIGNEXTEND)
+            r = rng.random()
+            if r < 0.5:
+                self.push(rng.randrange(34))
+            elif r < 0.8:
+                self.push(rng.choice((0, 1, 7, 8, 31, 32, 33, 128, 255, 256, 257, 2**255)))
+            else:
+                self.push(rng.randrange(300))
         elif kind == "cd":
             self.push(rng.choice((0, 0, 1, 4, 31, 32, 36, 64, 100, 2**64, 2**256 - 1)))
         elif kind == "exp":
@@ -939,6 +950,40 @@ def precompile_program(rng: random.Random) -> tuple[bytes, bytes]:
     return code, precompile_input(rng, addr)
 
 
+_ARITHMETIC = (
+    (0x01, 2), (0x02, 2), (0x03, 2), (0x04, 2), (0x05, 2), (0x06, 2), (0x07, 2), (0x08, 3),
+    (0x09, 3), (0x0A, 2), (0x0B, 2), (0x10, 2), (0x11, 2), (0x12, 2), (0x13, 2), (0x14, 2),
+    (0x15, 1), (0x16, 2), (0x17, 2), (0x18, 2), (0x19, 1), (0x1A, 2), (0x1B, 2), (0x1C, 2),
+    (0x1D, 2),
+)  # fmt: skip
+
+
+def arithmetic_program(rng: random.Random) -> bytes:
+    """Code that applies arithmetic opcodes to edge values, each result (and a running
+    mix of them) written to memory, and returns that memory."""
+    builder = CodeBuilder(rng, size=0, nest=0, address_hint=TARGET)
+    count = rng.randrange(4, 24)
+    for i in range(count):
+        opcode, n = rng.choice(_ARITHMETIC)
+        for k in range(n):  # the last pushed is the first operand
+            first = k == n - 1
+            if first and opcode in (0x0B, 0x1A, 0x1B, 0x1C, 0x1D):
+                builder.emit_operand("sh")
+            elif opcode == 0x0A and k == 0:
+                builder.emit_operand("exp")
+            else:
+                builder.push(builder.value())
+        builder.emit(bytes((opcode,)))
+        if i and rng.random() < 0.3:
+            builder.emit(b"\x80\x60\x00\x51\x01\x60\x00\x52")  # mem[0] += result
+        builder.push(32 * (i + 1))
+        builder.emit(b"\x52")  # MSTORE(32 * (i + 1), result)
+    builder.push(32 * (count + 1))
+    builder.push(0)
+    builder.emit(b"\xf3")
+    return builder.assemble()
+
+
 # ----------------------------------------------------------- program maker
 
 
@@ -1015,6 +1060,8 @@ def make_program(seed: int, index: int) -> Program:
     create = r < 0.1
     if r > 0.9:  # the target just calls one precompile with the calldata
         accounts[TARGET].code, calldata = precompile_program(rng)
+    elif r > 0.8:  # the target computes many values and returns them all
+        accounts[TARGET].code = arithmetic_program(rng)
     if create:
         builder = CodeBuilder(rng, size=0, nest=2, address_hint=TARGET, hazard=0.3)
         calldata = builder.initcode(fragments=rng.randrange(2, 12), runtime_size=150)

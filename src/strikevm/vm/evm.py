@@ -29,7 +29,9 @@ class Revert(Exception):
 REVERT = Revert("execution reverted")
 
 
-def _engine(name: str) -> Callable[[Frame], None]:
+def _engine(name: str | Callable[[Frame], None]) -> Callable[[Frame], None]:
+    if callable(name):  # a custom runner (the debug tracer)
+        return name
     if name == "reference":
         from strikevm.vm.interpreter import run
 
@@ -50,13 +52,15 @@ class EVM:
         block: BlockEnv,
         tx: TxEnv,
         *,
-        engine: str = "fast",
+        engine: str | Callable[[Frame], None] = "fast",
         system: Mapping[int, NativeContract] | None = None,
     ) -> None:
         self.state = state
         self.block = block
         self.tx = tx
         self.blob_base_fee = block.blob_base_fee
+        if self.blob_base_fee >> 256:
+            raise ValueError("excess blob gas gives a blob base fee beyond 256 bits")
         self.precompiles = PRECOMPILES
         self.system: Mapping[int, NativeContract] = system if system is not None else empty_registry()
         self.run_code = _engine(engine)

@@ -29,6 +29,7 @@ _FUNCS: list[Any] = [
     for s in T.OPCODES
 ]
 _JUMPDEST_CACHE: dict[bytes, frozenset[int]] = {}
+_CACHE_LIMIT = 4096
 
 
 def run(f: Frame) -> None:
@@ -36,6 +37,8 @@ def run(f: Frame) -> None:
     code = f.code
     dests = _JUMPDEST_CACHE.get(code)
     if dests is None:
+        if len(_JUMPDEST_CACHE) >= _CACHE_LIMIT:
+            _JUMPDEST_CACHE.clear()
         dests = _JUMPDEST_CACHE[code] = jumpdests(code)
     stack = f.stack
     specs = T.OPCODES
