@@ -159,6 +159,35 @@ def test_map_grows_between_and_within_batches(tmp_path: Path) -> None:
         assert db.count("nodes") == 200_000
 
 
+def test_map_grows_only_when_readers_are_done(tmp_path: Path) -> None:
+    with ChainDB(tmp_path / "chain", map_size=1 << 20) as db:
+        db.put_meta(b"k", b"old")
+        opened = threading.Event()
+        release = threading.Event()
+        seen: list[bytes | None] = []
+
+        def reader() -> None:
+            with db.snapshot():
+                opened.set()
+                release.wait(5)
+                seen.append(db.get_meta(b"k"))
+
+        thread = threading.Thread(target=reader)
+        thread.start()
+        opened.wait(5)
+        threading.Timer(0.2, release.set).start()
+        with db.write_batch():  # overflows the map: the resize waits for the reader
+            for i in range(5000):
+                db.put_node(keccak256(b"%d" % i), bytes(400))
+            db.put_meta(b"k", b"new")
+        thread.join()
+        assert seen == [b"old"]
+        assert db.count("nodes") == 5000 and db.map_size > 1 << 20
+        with db.snapshot(), pytest.raises(StoreError):
+            with db.write_batch():
+                pass
+
+
 def test_map_full_beyond_replay_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(dbmod, "_REPLAY_LIMIT", 10)
     monkeypatch.setattr(dbmod, "_MIN_FREE", 0)

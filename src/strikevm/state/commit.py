@@ -13,6 +13,9 @@ a block is committed atomically together with the block.
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from strikevm.crypto import EMPTY_KECCAK, keccak256
@@ -49,6 +52,18 @@ class AccountProof:
     storage_proof: list[StorageProof] = field(default_factory=list)
 
 
+@contextmanager
+def _no_gc() -> Iterator[None]:
+    """Pause the cycle collector while millions of acyclic objects are created."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def _account_key(address: int) -> bytes:
     return keccak256(address.to_bytes(20, "big"))
 
@@ -57,7 +72,40 @@ def _slot_key(slot: int) -> bytes:
     return keccak256(slot.to_bytes(32, "big"))
 
 
+def _uint_item(value: int) -> bytes:
+    if value < 0x80:
+        return bytes((value,)) if value else b"\x80"
+    data = value.to_bytes((value.bit_length() + 7) // 8, "big")
+    if len(data) > 32:
+        raise ValueError("account field above 2**256")
+    return bytes((0x80 + len(data),)) + data
+
+
+def _encode_account(nonce: int, balance: int, storage_root: bytes, code_hash: bytes) -> bytes:
+    """rlp([nonce, balance, storage_root, code_hash]), the account trie value."""
+    payload = b"".join(
+        (_uint_item(nonce), _uint_item(balance), b"\xa0", storage_root, b"\xa0", code_hash)
+    )
+    return b"\xf8" + bytes((len(payload),)) + payload  # 66 <= len(payload) <= 132
+
+
+def _read_uint(encoded: bytes, pos: int) -> tuple[int, int]:
+    prefix = encoded[pos]
+    if prefix < 0x80:
+        return prefix, pos + 1
+    end = pos + 1 + prefix - 0x80
+    return int.from_bytes(encoded[pos + 1 : end], "big"), end
+
+
 def _decode_account(encoded: bytes) -> tuple[int, int, bytes, bytes]:
+    """Inverse of :func:`_encode_account` (fast path for canonical records)."""
+    size = len(encoded)
+    if size > 2 and encoded[0] == 0xF8 and encoded[1] == size - 2 and encoded[2] <= 0xA0:
+        nonce, pos = _read_uint(encoded, 2)
+        if encoded[pos] <= 0xA0:
+            balance, pos = _read_uint(encoded, pos)
+            if pos + 66 == size and encoded[pos] == 0xA0 and encoded[pos + 33] == 0xA0:
+                return nonce, balance, encoded[pos + 1 : pos + 33], encoded[pos + 34 :]
     fields = rlp.decode(encoded)
     if not isinstance(fields, list) or len(fields) != 4:
         raise StoreError("malformed account record")
@@ -179,7 +227,7 @@ class StateCommitter:
         for slot in sorted(changed):
             value = storage.get(slot, 0)
             if value:
-                trie.put(_slot_key(slot), rlp.encode(value))
+                trie.put(_slot_key(slot), _uint_item(value))
             else:
                 trie.delete(_slot_key(slot))
             if db is not None:
@@ -191,13 +239,13 @@ class StateCommitter:
         if self.db is not None:
             for slot, value in live:
                 self.db.put_storage(address, slot, value)
-        return build(self.store, sorted((_slot_key(s), rlp.encode(v)) for s, v in live))
+        return build(self.store, sorted((_slot_key(s), _uint_item(v)) for s, v in live))
 
     def _put_account(
         self, trie: MPT, address: int, key: bytes, acct: Account, storage_root: bytes
     ) -> None:
         code_hash = acct.code_hash
-        encoded = rlp.encode([acct.nonce, acct.balance, storage_root, code_hash])
+        encoded = _encode_account(acct.nonce, acct.balance, storage_root, code_hash)
         trie.put(key, encoded)
         db = self.db
         if db is not None:
@@ -220,12 +268,14 @@ class StateCommitter:
         db = self.db
         try:
             if db is None:
-                root = self._build_all(state)
+                with _no_gc():
+                    root = self._build_all(state)
             else:
                 with db.write_batch():
                     db.on_abort(rollback)
                     db.clear_state()
-                    root = self._build_all(state)
+                    with _no_gc():
+                        root = self._build_all(state)
                     db.set_state_root(root)
         except BaseException:
             rollback()
@@ -244,7 +294,7 @@ class StateCommitter:
             else:
                 storage_root = EMPTY_TRIE_ROOT
             code_hash = acct.code_hash
-            encoded = rlp.encode([acct.nonce, acct.balance, storage_root, code_hash])
+            encoded = _encode_account(acct.nonce, acct.balance, storage_root, code_hash)
             items.append((_account_key(address), encoded))
             if db is not None:
                 db.put_account(address, encoded)
@@ -327,7 +377,7 @@ def load(db: ChainDB, root: bytes, *, verify: bool = False) -> WorldState:
         )
     accounts: dict[int, Account] = {}
     codes: dict[bytes, bytes] = {EMPTY_KECCAK: b""}
-    with db.snapshot():
+    with db.snapshot(), _no_gc():
         for address, encoded in db.iter_accounts():
             nonce, balance, _, code_hash = _decode_account(encoded)
             code = codes.get(code_hash)

@@ -11,7 +11,8 @@ a block commits atomically or not at all. A write outside a batch is its own
 batch. Reads inside a batch, in the thread that opened it, see the batch's
 writes; other threads read the last committed state. The map grows on demand:
 before each batch it keeps at least as much free space as is used, and a batch
-that still fills the map is replayed after doubling it.
+that still fills the map is replayed after doubling it. A resize waits until
+no read transaction of this process is open (LMDB remaps the file).
 """
 
 from __future__ import annotations
@@ -115,6 +116,10 @@ class ChainDB:
                     self._dbs[name] = self._env.open_db(name.encode(), txn=txn)
         self._local = threading.local()
         self._writer = threading.Lock()
+        # read transactions open in this process; the map is only resized at zero
+        self._readers = 0
+        self._resizing = False
+        self._cond = threading.Condition()
         self.nodes = LMDBNodeStore(self)
 
     # ------------------------------------------------------------ lifecycle
@@ -142,7 +147,38 @@ class ChainDB:
         while new - used < minimum_free:
             new *= 2
         if new != size:
-            self._env.set_mapsize(new)
+            self._set_mapsize(new)
+
+    def _set_mapsize(self, size: int) -> None:
+        """Resize the map once no read transaction is open in this process."""
+        with self._cond:
+            self._resizing = True
+            try:
+                while self._readers:
+                    self._cond.wait()
+                self._env.set_mapsize(size)
+            finally:
+                self._resizing = False
+                self._cond.notify_all()
+
+    def _begin_read(self) -> lmdb.Transaction:
+        with self._cond:
+            while self._resizing:
+                self._cond.wait()
+            self._readers += 1
+        try:
+            return self._env.begin()
+        except BaseException:
+            self._end_read(None)
+            raise
+
+    def _end_read(self, txn: lmdb.Transaction | None) -> None:
+        if txn is not None:
+            txn.abort()
+        with self._cond:
+            self._readers -= 1
+            if not self._readers:
+                self._cond.notify_all()
 
     # -------------------------------------------------------------- batches
     @property
@@ -163,6 +199,8 @@ class ChainDB:
         if self._local.__dict__.get("batch") is not None:
             yield self
             return
+        if self._local.__dict__.get("snap") is not None:
+            raise StoreError("write_batch() inside snapshot() of the same thread")
         with self._writer:
             self._grow(max(self.used_bytes(), _MIN_FREE))
             batch = _Batch(self._env.begin(write=True))
@@ -198,7 +236,7 @@ class ChainDB:
         retry succeed.
         """
         batch.txn.abort()
-        self._env.set_mapsize(self.map_size * 2)
+        self._set_mapsize(self.map_size * 2)
         log = batch.log
         if log is None:
             callbacks = batch.on_abort[::-1]
@@ -251,17 +289,20 @@ class ChainDB:
     # ------------------------------------------------------- raw table access
     @contextmanager
     def snapshot(self) -> Iterator[ChainDB]:
-        """Pin one read transaction for the reads of this thread inside the block."""
+        """Pin one read transaction for the reads of this thread inside the block.
+
+        A write batch cannot be opened inside it (in the same thread).
+        """
         if self.in_batch or self._local.__dict__.get("snap") is not None:
             yield self
             return
-        txn = self._env.begin()
+        txn = self._begin_read()
         self._local.snap = txn
         try:
             yield self
         finally:
             self._local.snap = None
-            txn.abort()
+            self._end_read(txn)
 
     def _reader(self) -> lmdb.Transaction | None:
         state = self._local.__dict__
@@ -274,8 +315,11 @@ class ChainDB:
         txn = self._reader()
         if txn is not None:
             return txn.get(key, db=self._dbs[table])
-        with self._env.begin() as fresh:
+        fresh = self._begin_read()
+        try:
             return fresh.get(key, db=self._dbs[table])
+        finally:
+            self._end_read(fresh)
 
     def _put(self, table: str, key: bytes, value: bytes) -> None:
         self._write(("put", table, key, value))
@@ -302,8 +346,11 @@ class ChainDB:
         txn = self._reader()
         if txn is not None:
             return int(txn.stat(self._dbs[table])["entries"])
-        with self._env.begin() as fresh:
+        fresh = self._begin_read()
+        try:
             return int(fresh.stat(self._dbs[table])["entries"])
+        finally:
+            self._end_read(fresh)
 
     # ------------------------------------------------------------ trie nodes
     def get_node(self, digest: bytes) -> bytes | None:

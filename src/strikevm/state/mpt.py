@@ -156,9 +156,10 @@ def _decode_item(item: rlp.RLPItem, ref: bytes) -> _Node:
     if not isinstance(item, list):
         raise ValueError("trie node is a string, not a list")
     if len(item) == 17:
-        children: list[_Ptr] = []
-        for child in item[:16]:
-            children.append(_decode_child(child))
+        children: list[_Ptr] = [
+            child if type(child) is bytes and len(child) == 32 else _decode_child(child)
+            for child in item[:16]
+        ]
         value = item[16]
         if not isinstance(value, bytes):
             raise ValueError("branch value is not a string")

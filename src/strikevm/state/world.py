@@ -97,6 +97,9 @@ class WorldState:
             tag = entry[0]
             if tag <= _CODE:
                 dirty[entry[1]] = None
+                if tag == _ACCOUNT and entry[2] is not None:
+                    # an existing account was replaced: its storage starts over
+                    self.deleted_accounts[entry[1]] = None
             elif tag == _STORAGE:
                 dirty[entry[1]] = None
                 slots.setdefault(entry[1], {})[entry[2]] = None
