@@ -29,7 +29,7 @@ from vmhelpers import (
     run_tx,
 )
 
-from strikevm.chain.executor import InvalidTransaction
+from strikevm.chain.transaction import TransactionError
 from strikevm.state.account import Account
 from strikevm.tools.deepstack import run_deep
 from strikevm.vm.instructions.system import create2_address, create_address
@@ -415,7 +415,7 @@ def test_initcode_size_limit(engine: str, op: str, size: int, ok: bool) -> None:
 
 
 def test_tx_initcode_size_limit(engine: str) -> None:
-    with pytest.raises(InvalidTransaction):
+    with pytest.raises(TransactionError):
         run_tx(engine, {}, to=None, data=bytes(49153), gas_limit=10_000_000)
     result, state = run_tx(engine, {}, to=None, data=bytes(49152), gas_limit=10_000_000)
     assert result.success

@@ -11,7 +11,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from strikevm.chain.transaction import Transaction, intrinsic_gas
+from strikevm.chain.transaction import (
+    Transaction,
+    TransactionError,
+    effective_gas_price,
+    intrinsic_gas,
+    validate_transaction,
+)
 from strikevm.state.world import Log, WorldState
 from strikevm.vm import gas as G
 from strikevm.vm.env import GAS_PER_BLOB, BlockEnv, Message, TxEnv
@@ -20,17 +26,15 @@ from strikevm.vm.instructions.system import create_address
 from strikevm.vm.precompiles import PRECOMPILES
 from strikevm.vm.system import NativeContract
 
-MAX_BLOB_GAS_PER_BLOCK = 786432
-VERSIONED_HASH_VERSION_KZG = 0x01
-NONCE_LIMIT = (1 << 64) - 1
+__all__ = ["InvalidTransaction", "TxResult", "apply_transaction", "effective_gas_price", "validate"]
 
 
-class InvalidTransaction(ValueError):
-    """The transaction cannot be included; the state is unchanged."""
+class InvalidTransaction(TransactionError):
+    """The transaction cannot be included in this state and block; nothing changed.
 
-
-class IntrinsicGasTooLow(InvalidTransaction):
-    pass
+    Checks that need neither state nor block raise the other ``TransactionError``
+    subclasses of ``chain.transaction``; catch ``TransactionError`` for any rejection.
+    """
 
 
 class GasLimitExceedsBlock(InvalidTransaction):
@@ -41,31 +45,15 @@ class NonceMismatch(InvalidTransaction):
     pass
 
 
-class NonceOverflow(InvalidTransaction):
-    pass
-
-
 class SenderNotEOA(InvalidTransaction):
     pass
 
 
-class FeeCapTooLow(InvalidTransaction):
-    pass
-
-
-class PriorityFeeAboveFeeCap(InvalidTransaction):
+class FeeCapBelowBaseFee(InvalidTransaction):
     pass
 
 
 class InsufficientFunds(InvalidTransaction):
-    pass
-
-
-class InitcodeTooLarge(InvalidTransaction):
-    pass
-
-
-class InvalidBlobTransaction(InvalidTransaction):
     pass
 
 
@@ -80,63 +68,28 @@ class TxResult:
     blob_gas_used: int
 
 
-def effective_gas_price(tx: Transaction, base_fee: int) -> int:
-    if tx.tx_type >= 2:
-        assert tx.max_fee_per_gas is not None and tx.max_priority_fee_per_gas is not None
-        return min(tx.max_fee_per_gas, base_fee + tx.max_priority_fee_per_gas)
-    assert tx.gas_price is not None
-    return tx.gas_price
-
-
 def validate(state: WorldState, block: BlockEnv, tx: Transaction) -> int:
     """Check the transaction against state and block; return its intrinsic gas."""
-    intrinsic = intrinsic_gas(tx)
-    if intrinsic > tx.gas_limit:
-        raise IntrinsicGasTooLow(f"intrinsic gas {intrinsic} above gas limit {tx.gas_limit}")
+    validate_transaction(tx, chain_id=block.chain_id)
     if tx.gas_limit > block.gas_limit:
         raise GasLimitExceedsBlock(f"gas limit {tx.gas_limit} above block limit {block.gas_limit}")
-    if tx.to is None and len(tx.data) > G.MAX_INITCODE_SIZE:
-        raise InitcodeTooLarge(f"initcode of {len(tx.data)} bytes")
     sender = tx.sender
-    if tx.nonce >= NONCE_LIMIT:
-        raise NonceOverflow("nonce at its maximum")
     account_nonce = state.nonce(sender)
     if tx.nonce != account_nonce:
         raise NonceMismatch(f"nonce {tx.nonce}, account nonce {account_nonce}")
     if state.code(sender):
         raise SenderNotEOA("sender has code (EIP-3607)")
-    if tx.tx_type >= 2:
-        assert tx.max_fee_per_gas is not None and tx.max_priority_fee_per_gas is not None
-        if tx.max_priority_fee_per_gas > tx.max_fee_per_gas:
-            raise PriorityFeeAboveFeeCap("max priority fee above max fee")
-        if tx.max_fee_per_gas < block.base_fee:
-            raise FeeCapTooLow(f"max fee {tx.max_fee_per_gas} below base fee {block.base_fee}")
-        max_gas_fee = tx.gas_limit * tx.max_fee_per_gas
-    else:
-        assert tx.gas_price is not None
-        if tx.gas_price < block.base_fee:
-            raise FeeCapTooLow(f"gas price {tx.gas_price} below base fee {block.base_fee}")
-        max_gas_fee = tx.gas_limit * tx.gas_price
+    if tx.fee_cap < block.base_fee:
+        raise FeeCapBelowBaseFee(f"fee cap {tx.fee_cap} below base fee {block.base_fee}")
+    max_cost = tx.gas_limit * tx.fee_cap + tx.value
     if tx.tx_type == 3:
-        hashes = tx.blob_versioned_hashes
-        if tx.to is None:
-            raise InvalidBlobTransaction("blob transaction cannot create a contract")
-        if not hashes:
-            raise InvalidBlobTransaction("blob transaction without blobs")
-        if len(hashes) * GAS_PER_BLOB > MAX_BLOB_GAS_PER_BLOCK:
-            raise InvalidBlobTransaction(f"{len(hashes)} blobs exceed the block limit")
-        for h in hashes:
-            if h[:1] != bytes((VERSIONED_HASH_VERSION_KZG,)):
-                raise InvalidBlobTransaction("blob versioned hash with wrong version")
         assert tx.max_fee_per_blob_gas is not None
         if tx.max_fee_per_blob_gas < block.blob_base_fee:
-            raise FeeCapTooLow("max fee per blob gas below the blob base fee")
-        max_gas_fee += len(hashes) * GAS_PER_BLOB * tx.max_fee_per_blob_gas
-    if state.balance(sender) < max_gas_fee + tx.value:
-        raise InsufficientFunds(
-            f"balance {state.balance(sender)} below {max_gas_fee + tx.value} needed"
-        )
-    return intrinsic
+            raise FeeCapBelowBaseFee("max fee per blob gas below the blob base fee")
+        max_cost += len(tx.blob_versioned_hashes) * GAS_PER_BLOB * tx.max_fee_per_blob_gas
+    if state.balance(sender) < max_cost:
+        raise InsufficientFunds(f"balance {state.balance(sender)} below {max_cost} needed")
+    return intrinsic_gas(tx)
 
 
 def apply_transaction(

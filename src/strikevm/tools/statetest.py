@@ -14,7 +14,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from strikevm.chain.executor import InvalidTransaction, apply_transaction
+from strikevm.chain.executor import apply_transaction
 from strikevm.chain.transaction import TransactionError, decode_transaction
 from strikevm.primitives.hexutil import hex_to_bytes, hex_to_int
 from strikevm.state.account import Account
@@ -93,7 +93,7 @@ def run_case(
     try:
         tx = decode_transaction(hex_to_bytes(entry["txbytes"]))
         result = apply_transaction(state, block, tx, engine=engine)
-    except (TransactionError, InvalidTransaction) as exc:
+    except TransactionError as exc:
         if expected_exc:
             return True, "", ""
         return False, f"rejected: {type(exc).__name__}: {exc}", ""
