@@ -19,7 +19,7 @@ $(NODE_STAMP): package.json package-lock.json
 	touch $(NODE_STAMP)
 
 run: $(STAMP)
-	$(BIN)/strikevm bench $(FIXTURES)/bench-data
+	$(BIN)/strikevm node
 
 test: $(STAMP) $(NODE_STAMP) lint
 	$(BIN)/pytest -q -n 2 tests

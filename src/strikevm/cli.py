@@ -1,4 +1,4 @@
-"""Command line: ``strikevm statetest``, ``strikevm bench``."""
+"""Command line: ``strikevm node``, ``strikevm statetest``, ``strikevm bench``."""
 
 from __future__ import annotations
 
@@ -21,7 +21,14 @@ def main(argv: list[str] | None = None) -> int:
     bn = sub.add_parser("bench", help="run EVM benchmark workloads")
     bench.add_arguments(bn)
 
+    from strikevm import node_cli
+
+    nd = sub.add_parser("node", help="run the dev node (JSON-RPC over HTTP and WebSocket)")
+    node_cli.add_arguments(nd)
+
     args = parser.parse_args(argv)
+    if args.command == "node":
+        return node_cli.run(args)
     if args.command == "statetest":
         from strikevm.tools import statetest
 

@@ -34,7 +34,9 @@ def launch(backend: str, workdir: Path) -> DevNode:
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def node(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevNode]:
+def node(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[DevNode]:
     """A fresh dev node for the test module, one per backend."""
     backend: str = request.param
     running = launch(backend, tmp_path_factory.mktemp(f"{backend}-node"))

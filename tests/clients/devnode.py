@@ -102,6 +102,8 @@ def anvil_binary() -> Path:
         raise BackendUnavailable(f"anvil publishes no binary for {key[0]}/{key[1]}")
     exe = "anvil.exe" if key[0] == "Windows" else "anvil"
     binary = NODE_MODULES / "@foundry-rs" / package / "bin" / exe
+    if not binary.is_file():  # where the package's postinstall puts a binary it downloads
+        binary = NODE_MODULES / "@foundry-rs" / "anvil" / exe
     if not binary.is_file():
         raise MissingDependency(
             f"anvil's platform package @foundry-rs/{package} is not installed "
@@ -113,12 +115,27 @@ def anvil_binary() -> Path:
     return binary
 
 
+@cache
+def _strikevm_missing() -> str | None:
+    if importlib.util.find_spec("strikevm.chain.node") is None:
+        return "`strikevm node` is not implemented yet (no module strikevm.chain.node)"
+    probe = subprocess.run(
+        [sys.executable, "-m", "strikevm.cli", "node", "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    if probe.returncode and "invalid choice" in probe.stderr:
+        return "the command line has no `strikevm node` subcommand yet"
+    return None  # any other failure shows when the node starts
+
+
 def strikevm_available() -> None:
     """Raise BackendUnavailable while ``strikevm node`` does not exist."""
-    if importlib.util.find_spec("strikevm.chain.node") is None:
-        raise BackendUnavailable(
-            "`strikevm node` is not implemented yet (no module strikevm.chain.node)"
-        )
+    reason = _strikevm_missing()
+    if reason:
+        raise BackendUnavailable(reason)
 
 
 def check_backend(backend: str) -> None:
@@ -137,14 +154,19 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def rpc_call(url: str, method: str, params: list[Any] | None = None, timeout: float = 10) -> Any:
-    """One JSON-RPC request over HTTP; raises RuntimeError on a JSON-RPC error."""
+def rpc_reply(url: str, method: str, params: list[Any] | None = None, timeout: float = 10) -> Any:
+    """One JSON-RPC request over HTTP; the whole reply object (``result`` or ``error``)."""
     body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []})
     request = urllib.request.Request(
         url, data=body.encode(), headers={"Content-Type": "application/json"}
     )
     with urllib.request.urlopen(request, timeout=timeout) as response:
-        reply = json.loads(response.read())
+        return json.loads(response.read())
+
+
+def rpc_call(url: str, method: str, params: list[Any] | None = None, timeout: float = 10) -> Any:
+    """One JSON-RPC request over HTTP; raises RuntimeError on a JSON-RPC error."""
+    reply = rpc_reply(url, method, params, timeout)
     if "error" in reply:
         raise RuntimeError(f"{method}: {reply['error']}")
     return reply["result"]

@@ -203,11 +203,17 @@ class HistoricalState(WorldState):
 
 
 def overlay(base: WorldState) -> HistoricalState:
-    """A scratch state over ``base``: each account is copied on first access."""
+    """A scratch state over ``base``: accounts are copied on first access, slots on first read."""
 
     def load_account(addr: int) -> Account | None:
         acct = base.accounts.get(addr)
-        return acct.copy() if acct is not None else None
+        if acct is None:
+            return None
+        copy = Account(acct.nonce, acct.balance, acct.code)
+        storage = acct.storage
+        if storage:
+            copy.storage = _LazyStorage(lambda slot: storage.get(slot, 0), acct.has_storage())
+        return copy
 
     return HistoricalState(load_account)
 

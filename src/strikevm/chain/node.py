@@ -1,0 +1,1215 @@
+"""The dev node's chain: genesis, mempool admission, block production, receipts and queries.
+
+:class:`DevNode` owns the live world state, a :class:`~strikevm.chain.store.ChainStore`
+and a :class:`~strikevm.chain.mempool.Mempool`. It mines on each transaction
+(``automine``) or when asked (``mine``), answers the queries behind the
+JSON-RPC methods, runs calls and gas estimates on scratch states, and offers
+the dev helpers (snapshots, time control). It does no networking and reads
+no clock of its own: the caller passes a ``clock`` returning Unix seconds,
+and the chain uses it only to pick the next block's timestamp.
+
+Errors are typed (:class:`NodeError` subclasses); their messages follow geth
+so that clients recognise them. Nothing changes when a transaction is
+rejected. The node is not thread-safe: call it from one thread.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+
+from strikevm.chain import executor as X
+from strikevm.chain.block import (
+    EMPTY_BLOOM,
+    ZERO_HASH,
+    Header,
+    bloom_or,
+    calc_base_fee,
+    calc_excess_blob_gas,
+    genesis_header,
+    receipts_root,
+    transactions_root,
+)
+from strikevm.chain.bloom import bloom_may_contain
+from strikevm.chain.mempool import Mempool, PoolConfig, PoolError
+from strikevm.chain.receipt import Receipt
+from strikevm.chain.store import ChainStore, StoredBlock, overlay
+from strikevm.chain.transaction import (
+    BLOB_TX,
+    LEGACY_TX,
+    NONCE_LIMIT,
+    Transaction,
+    TransactionError,
+    decode_transaction,
+    intrinsic_gas,
+    sign_transaction,
+    validate_transaction,
+)
+from strikevm.chain.transaction import (
+    FeeCapTooLow as TxFeeCapTooLow,
+)
+from strikevm.chain.transaction import (
+    GasCostOverflow as TxGasCostOverflow,
+)
+from strikevm.chain.transaction import (
+    InitcodeTooLarge as TxInitcodeTooLarge,
+)
+from strikevm.chain.transaction import (
+    IntrinsicGasTooLow as TxIntrinsicGasTooLow,
+)
+from strikevm.chain.transaction import (
+    InvalidChainId as TxInvalidChainId,
+)
+from strikevm.chain.transaction import (
+    InvalidSignature as TxInvalidSignature,
+)
+from strikevm.chain.transaction import (
+    NonceTooHigh as TxNonceTooHigh,
+)
+from strikevm.chain.transaction import (
+    PriorityFeeTooHigh as TxPriorityFeeTooHigh,
+)
+from strikevm.chain.transaction import (
+    UnsupportedType as TxUnsupportedType,
+)
+from strikevm.crypto import EMPTY_KECCAK, keccak256
+from strikevm.state.account import Account
+from strikevm.state.commit import AccountProof
+from strikevm.state.world import Log, WorldState
+from strikevm.vm import gas as G
+from strikevm.vm.env import BlockEnv, Message, TxEnv
+from strikevm.vm.errors import (
+    CodeSizeExceeded,
+    InvalidContractPrefix,
+    InvalidJump,
+    InvalidOpcode,
+    OutOfGas,
+    ReturnDataOutOfBounds,
+    StackOverflow,
+    StackUnderflow,
+    WriteInStaticContext,
+)
+from strikevm.vm.evm import EVM, Revert
+from strikevm.vm.instructions.system import create_address
+from strikevm.vm.precompiles import PRECOMPILES, PrecompileError
+from strikevm.vm.system import NativeContract
+
+__all__ = [
+    "DEV_MNEMONIC",
+    "CallRequest",
+    "CallResult",
+    "DevNode",
+    "LogEntry",
+    "NodeConfig",
+    "NodeError",
+    "ReceiptInfo",
+    "dev_accounts",
+]
+
+ETHER = 10**18
+GWEI = 10**9
+DEV_MNEMONIC = "test test test test test test test test test test test junk"
+MAX_TX_SIZE = 128 * 1024  # geth's txMaxSize: bytes of one raw transaction
+DEFAULT_PRIORITY_FEE = GWEI
+CALL_GAS_CAP = 50_000_000  # geth's default RPC gas cap
+
+
+# ------------------------------------------------------------------ errors
+
+
+class NodeError(ValueError):
+    """A request the node refuses; the message is what clients show."""
+
+
+class TransactionRejected(NodeError):
+    """A transaction cannot enter the pool (or be executed as a call)."""
+
+
+class DecodeFailed(TransactionRejected):
+    """The raw transaction is not a well-formed transaction."""
+
+
+class OversizedData(TransactionRejected):
+    pass
+
+
+class TxTypeNotSupported(TransactionRejected):
+    pass
+
+
+class InvalidSender(TransactionRejected):
+    pass
+
+
+class InvalidChainId(TransactionRejected):
+    pass
+
+
+class NonceTooLow(TransactionRejected):
+    pass
+
+
+class NonceTooHigh(TransactionRejected):
+    pass
+
+
+class NonceMax(TransactionRejected):
+    pass
+
+
+class InsufficientFunds(TransactionRejected):
+    pass
+
+
+class IntrinsicGasTooLow(TransactionRejected):
+    pass
+
+
+class ExceedsBlockGasLimit(TransactionRejected):
+    pass
+
+
+class FeeCapTooLow(TransactionRejected):
+    pass
+
+
+class TipAboveFeeCap(TransactionRejected):
+    pass
+
+
+class FeeCapTooHigh(TransactionRejected):
+    pass
+
+
+class SenderNotEOA(TransactionRejected):
+    pass
+
+
+class InitcodeTooLarge(TransactionRejected):
+    pass
+
+
+class PoolRejected(TransactionRejected):
+    """Duplicate, underpriced replacement or a full pool."""
+
+
+class UnknownAccount(NodeError):
+    """eth_sendTransaction from an account whose key the node does not hold."""
+
+
+class ExecutionReverted(NodeError):
+    """A call reverted; ``data`` is the revert data."""
+
+    def __init__(self, message: str, data: bytes) -> None:
+        super().__init__(message)
+        self.data = data
+
+
+class ExecutionFailed(NodeError):
+    """A call halted exceptionally (out of gas, invalid opcode, ...)."""
+
+
+class GasAllowanceExceeded(NodeError):
+    """eth_estimateGas found no gas limit up to the allowance that makes the call succeed."""
+
+
+class UnknownBlock(NodeError):
+    """A block tag, number or hash names no block of this chain."""
+
+
+class InvalidTimestamp(NodeError):
+    pass
+
+
+class LimitExceeded(NodeError):
+    """A query would return too much (eth_getLogs range or result count)."""
+
+
+class InternalError(NodeError):
+    """An unexpected failure inside the node; the state was restored to the head."""
+
+
+# ------------------------------------------------------------- accounts
+
+
+@functools.lru_cache(maxsize=8)
+def dev_accounts(mnemonic: str = DEV_MNEMONIC, count: int = 10) -> list[tuple[int, bytes]]:
+    """(address, private key) for m/44'/60'/0'/0/i, i < count, as anvil and hardhat derive."""
+    from eth_account import Account as EthAccount
+
+    EthAccount.enable_unaudited_hdwallet_features()
+    out = []
+    for index in range(count):
+        acct = EthAccount.from_mnemonic(mnemonic, account_path=f"m/44'/60'/0'/0/{index}")
+        out.append((int(acct.address, 16), bytes(acct.key)))
+    return out
+
+
+# ---------------------------------------------------------------- config
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    chain_id: int = 31337
+    gas_limit: int = 30_000_000
+    genesis_base_fee: int = GWEI
+    coinbase: int = 0
+    automine: bool = True
+    dev_balance: int = 10_000 * ETHER
+    mnemonic: str = DEV_MNEMONIC
+    dev_account_count: int = 10
+    engine: str = "fast"
+    pool: PoolConfig = field(default_factory=PoolConfig)
+    max_log_blocks: int = 10_000
+    max_log_results: int = 10_000
+    extra_data: bytes = b""
+
+
+# ------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class ReceiptInfo:
+    """A mined transaction with everything its JSON-RPC receipt shows."""
+
+    tx: Transaction
+    block: StoredBlock
+    index: int
+    receipt: Receipt
+    gas_used: int
+    effective_gas_price: int
+    contract_address: int | None
+    first_log_index: int
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    log: Log
+    block: StoredBlock
+    tx_index: int
+    log_index: int
+
+    @property
+    def tx_hash(self) -> bytes:
+        return self.block.block.transactions[self.tx_index].hash
+
+
+@dataclass
+class CallRequest:
+    """The fields of an eth_call / eth_estimateGas / eth_sendTransaction request."""
+
+    sender: int = 0
+    to: int | None = None
+    gas: int | None = None
+    gas_price: int | None = None
+    max_fee_per_gas: int | None = None
+    max_priority_fee_per_gas: int | None = None
+    value: int = 0
+    data: bytes = b""
+    access_list: tuple[tuple[int, tuple[int, ...]], ...] = ()
+    nonce: int | None = None
+    tx_type: int | None = None
+    chain_id: int | None = None
+
+
+@dataclass
+class CallResult:
+    success: bool
+    output: bytes
+    gas_used: int  # after refund
+    gas_spent: int  # before refund
+    error: Exception | None
+    logs: list[Log]
+
+
+@dataclass
+class AccountOverride:
+    """One entry of eth_call's state override set."""
+
+    balance: int | None = None
+    nonce: int | None = None
+    code: bytes | None = None
+    state: dict[int, int] | None = None
+    state_diff: dict[int, int] | None = None
+
+
+@dataclass
+class _Snapshot:
+    number: int
+    state: WorldState
+    pool: list[Transaction]
+    time_offset: int
+    next_timestamp: int | None
+
+
+def _fmt(address: int) -> str:
+    return f"0x{address:040x}"
+
+
+def _map_tx_error(exc: TransactionError, tx_sender: int | None = None) -> TransactionRejected:
+    """geth's wording for a stateless transaction error."""
+    if isinstance(exc, TxUnsupportedType):
+        return TxTypeNotSupported("transaction type not supported")
+    if isinstance(exc, TxInvalidChainId):
+        return InvalidChainId(f"invalid chain id for signer: {exc}")
+    if isinstance(exc, TxInvalidSignature):
+        return InvalidSender(f"invalid sender: {exc}")
+    if isinstance(exc, TxNonceTooHigh):
+        return NonceMax("nonce has max value")
+    if isinstance(exc, TxPriorityFeeTooHigh):
+        return TipAboveFeeCap(f"max priority fee per gas higher than max fee per gas: {exc}")
+    if isinstance(exc, TxGasCostOverflow):
+        return FeeCapTooHigh("max fee per gas higher than 2^256-1")
+    if isinstance(exc, TxInitcodeTooLarge):
+        return InitcodeTooLarge(f"max initcode size exceeded: {exc}")
+    if isinstance(exc, TxIntrinsicGasTooLow):
+        return IntrinsicGasTooLow(f"intrinsic gas too low: {exc}")
+    if isinstance(exc, TxFeeCapTooLow):
+        return FeeCapTooLow(f"max fee per gas less than block base fee: {exc}")
+    return DecodeFailed(f"failed to decode transaction: {exc}")
+
+
+# ------------------------------------------------------------------ node
+
+
+class DevNode:
+    """A single-producer dev chain over a :class:`ChainStore`."""
+
+    def __init__(
+        self,
+        store: ChainStore,
+        *,
+        clock: Callable[[], int],
+        config: NodeConfig | None = None,
+        system: Mapping[int, NativeContract] | None = None,
+        ticker: Callable[[], int] | None = None,
+    ) -> None:
+        self.config = config if config is not None else NodeConfig()
+        self.store = store
+        self.clock = clock
+        self.ticker = ticker
+        if system is None:
+            system = _default_system()
+        self.system = system
+        self.pool = Mempool(self.config.pool)
+        self.accounts = list(dev_accounts(self.config.mnemonic, self.config.dev_account_count))
+        self.keys: dict[int, bytes] = dict(self.accounts)
+        self.listeners: list[Callable[[StoredBlock, int], None]] = []
+        self.time_offset = 0
+        self.next_timestamp: int | None = None
+        self._snapshots: dict[int, _Snapshot] = {}
+        self._snapshot_id = 0
+        self._dropped: dict[bytes, NodeError] = {}
+        store.check_chain(self.config.chain_id)
+        if store.head_number is None:
+            self.state = self._genesis_state()
+            cfg = self.config
+            store.commit_genesis(
+                self.state,
+                lambda root: genesis_header(
+                    root,
+                    gas_limit=cfg.gas_limit,
+                    timestamp=self.clock(),
+                    base_fee=cfg.genesis_base_fee,
+                    coinbase=cfg.coinbase,
+                    extra_data=cfg.extra_data,
+                ),
+            )
+        else:
+            self.state = store.load_state()
+
+    def _genesis_state(self) -> WorldState:
+        state = WorldState()
+        for address, _ in self.accounts:
+            state.accounts[address] = Account(0, self.config.dev_balance)
+        return state
+
+    # ------------------------------------------------------------- basics
+    @property
+    def chain_id(self) -> int:
+        return self.config.chain_id
+
+    def head(self) -> StoredBlock:
+        return self.store.head()
+
+    @property
+    def head_number(self) -> int:
+        number = self.store.head_number
+        assert number is not None
+        return number
+
+    def next_base_fee(self) -> int:
+        header = self.head().header
+        return calc_base_fee(header.gas_limit, header.gas_used, header.base_fee_per_gas)
+
+    def block(self, number: int) -> StoredBlock:
+        found = self.store.block(number)
+        if found is None:
+            raise UnknownBlock(f"block {number} not found")
+        return found
+
+    def block_by_hash(self, block_hash: bytes) -> StoredBlock:
+        found = self.store.block_by_hash(block_hash)
+        if found is None:
+            raise UnknownBlock(f"block 0x{block_hash.hex()} not found")
+        return found
+
+    def _block_hash_fn(self) -> Callable[[int], int]:
+        store = self.store
+
+        def block_hash(number: int) -> int:
+            found = store.block_hash(number)
+            return int.from_bytes(found, "big") if found is not None else 0
+
+        return block_hash
+
+    def block_env(self, header: Header) -> BlockEnv:
+        return BlockEnv(
+            coinbase=header.coinbase,
+            number=header.number,
+            timestamp=header.timestamp,
+            gas_limit=header.gas_limit,
+            prev_randao=int.from_bytes(header.prev_randao, "big"),
+            base_fee=header.base_fee_per_gas,
+            excess_blob_gas=header.excess_blob_gas,
+            chain_id=self.config.chain_id,
+            block_hash=self._block_hash_fn(),
+        )
+
+    def pending_env(self) -> BlockEnv:
+        """The context of the next block (as far as it is known now)."""
+        parent = self.head().header
+        return BlockEnv(
+            coinbase=self.config.coinbase,
+            number=parent.number + 1,
+            timestamp=self._timestamp(parent, None, consume=False),
+            gas_limit=self.config.gas_limit,
+            prev_randao=int.from_bytes(_randao(parent), "big"),
+            base_fee=calc_base_fee(parent.gas_limit, parent.gas_used, parent.base_fee_per_gas),
+            excess_blob_gas=calc_excess_blob_gas(parent.excess_blob_gas, parent.blob_gas_used),
+            chain_id=self.config.chain_id,
+            block_hash=self._block_hash_fn(),
+        )
+
+    # ------------------------------------------------------------ state reads
+    def state_at(self, block: StoredBlock | None) -> WorldState:
+        """Read-only view: the live state for the head (or None), else the block's state."""
+        if block is None or block.number == self.head_number:
+            return self.state
+        return self.store.state_at(block.header.state_root)
+
+    def balance(self, address: int, block: StoredBlock | None = None) -> int:
+        return self.state_at(block).balance(address)
+
+    def nonce(self, address: int, block: StoredBlock | None = None) -> int:
+        return self.state_at(block).nonce(address)
+
+    def pending_nonce(self, address: int) -> int:
+        return self.pool.next_nonce(address, self.state.nonce(address))
+
+    def code(self, address: int, block: StoredBlock | None = None) -> bytes:
+        return self.state_at(block).code(address)
+
+    def storage(self, address: int, slot: int, block: StoredBlock | None = None) -> int:
+        return self.state_at(block).sload(address, slot)
+
+    def proof(
+        self, address: int, slots: list[int], block: StoredBlock | None = None
+    ) -> AccountProof:
+        target = block if block is not None else self.head()
+        return self.store.proof(address, slots, target.header.state_root)
+
+    # ------------------------------------------------------- transactions
+    def decode_raw(self, raw: bytes) -> Transaction:
+        """Decode and statically validate a raw transaction; raise a :class:`NodeError`."""
+        if len(raw) > MAX_TX_SIZE:
+            raise OversizedData(f"oversized data: transaction size {len(raw)}, limit {MAX_TX_SIZE}")
+        if not raw:
+            raise DecodeFailed("failed to decode transaction: empty input")
+        if raw[0] == BLOB_TX:
+            raise TxTypeNotSupported(
+                "transaction type not supported: blob transactions (type 3) need a blob pool"
+            )
+        try:
+            tx = decode_transaction(raw, chain_id=self.config.chain_id)
+            validate_transaction(tx, chain_id=self.config.chain_id)
+        except TransactionError as exc:
+            raise _map_tx_error(exc) from None
+        return tx
+
+    def check_transaction(self, tx: Transaction) -> None:
+        """Checks against the head state and the next block; raise a :class:`NodeError`."""
+        state = self.state
+        sender = tx.sender
+        if tx.tx_type == BLOB_TX:
+            raise TxTypeNotSupported("transaction type not supported")
+        if tx.gas_limit > self.config.gas_limit:
+            raise ExceedsBlockGasLimit(
+                f"exceeds block gas limit: gas {tx.gas_limit}, block gas limit {self.config.gas_limit}"
+            )
+        account_nonce = state.nonce(sender)
+        if tx.nonce < account_nonce:
+            raise NonceTooLow(
+                f"nonce too low: address {_fmt(sender)}, tx: {tx.nonce} state: {account_nonce}"
+            )
+        if tx.nonce - account_nonce >= self.config.pool.max_nonce_gap:
+            raise NonceTooHigh(
+                f"nonce too high: address {_fmt(sender)}, tx: {tx.nonce} state: {account_nonce} "
+                f"(at most {self.config.pool.max_nonce_gap - 1} ahead)"
+            )
+        if tx.nonce >= NONCE_LIMIT:
+            raise NonceMax("nonce has max value")
+        base_fee = self.next_base_fee()
+        if tx.fee_cap < base_fee:
+            raise FeeCapTooLow(
+                f"max fee per gas less than block base fee: address {_fmt(sender)}, "
+                f"maxFeePerGas: {tx.fee_cap}, baseFee: {base_fee}"
+            )
+        code_hash = state.code_hash(sender)
+        if code_hash != EMPTY_KECCAK:
+            raise SenderNotEOA(
+                f"sender not an eoa: address {_fmt(sender)}, codehash: 0x{code_hash.hex()}"
+            )
+        need = tx.gas_limit * tx.fee_cap + tx.value
+        have = state.balance(sender)
+        if have < need:
+            raise InsufficientFunds(
+                f"insufficient funds for gas * price + value: address {_fmt(sender)} "
+                f"have {have} want {need}"
+            )
+
+    def submit_raw(self, raw: bytes) -> bytes:
+        """eth_sendRawTransaction: validate, pool and (automine) mine; return the hash."""
+        return self.submit(self.decode_raw(bytes(raw)))
+
+    def submit(self, tx: Transaction) -> bytes:
+        """Add a decoded transaction; with automine, return once it is mined."""
+        if tx.chain_id is not None and tx.chain_id != self.config.chain_id:
+            raise InvalidChainId(
+                f"invalid chain id for signer: have {tx.chain_id} want {self.config.chain_id}"
+            )
+        known = self.store.tx_location(tx.hash)
+        if known is not None or tx.hash in self.pool:
+            raise PoolRejected("already known")
+        self.check_transaction(tx)
+        try:
+            self.pool.add(tx, self.state.nonce(tx.sender))
+        except PoolError as exc:
+            raise PoolRejected(str(exc)) from None
+        if self.config.automine:
+            self._automine(tx)
+        return tx.hash
+
+    def _automine(self, tx: Transaction) -> None:
+        while True:
+            ready = next(iter(self.pool.best(self.state.nonce, self.next_base_fee(), set())), None)
+            if ready is None:
+                break
+            mined = self.mine()
+            if not mined.block.transactions:
+                break
+        if tx.hash in self.pool or self.store.tx_location(tx.hash) is not None:
+            return
+        reason = self._dropped.pop(tx.hash, None)
+        if reason is not None:
+            raise reason
+
+    def send_transaction(self, req: CallRequest) -> bytes:
+        """eth_sendTransaction: fill in defaults, sign with the dev key, submit."""
+        key = self.keys.get(req.sender)
+        if key is None:
+            raise UnknownAccount("unknown account")
+        if req.chain_id is not None and req.chain_id != self.config.chain_id:
+            raise InvalidChainId(
+                f"invalid chain id for signer: have {req.chain_id} want {self.config.chain_id}"
+            )
+        nonce = req.nonce if req.nonce is not None else self.pending_nonce(req.sender)
+        gas = req.gas if req.gas is not None else self.estimate_gas(req)
+        access = tuple(req.access_list)
+        tx_type = req.tx_type
+        if tx_type is None:
+            tx_type = (1 if access else LEGACY_TX) if req.gas_price is not None else 2
+        if tx_type == BLOB_TX:
+            raise TxTypeNotSupported("transaction type not supported")
+        if tx_type not in (0, 1, 2):
+            raise TxTypeNotSupported("transaction type not supported")
+        fees: dict[str, int | None] = {}
+        if tx_type in (0, 1):
+            price = req.gas_price
+            if price is None:
+                price = self.next_base_fee() + DEFAULT_PRIORITY_FEE
+            fees["gas_price"] = price
+        else:
+            tip = req.max_priority_fee_per_gas
+            if tip is None:
+                tip = DEFAULT_PRIORITY_FEE
+                if req.max_fee_per_gas is not None:
+                    tip = min(tip, req.max_fee_per_gas)
+            cap = req.max_fee_per_gas
+            if cap is None:
+                cap = 2 * self.next_base_fee() + tip
+            fees["max_priority_fee_per_gas"] = tip
+            fees["max_fee_per_gas"] = cap
+        try:
+            tx = sign_transaction(
+                key,
+                tx_type=tx_type,
+                chain_id=self.config.chain_id,
+                nonce=nonce,
+                gas_limit=gas,
+                to=req.to,
+                value=req.value,
+                data=req.data,
+                access_list=access if tx_type != LEGACY_TX else (),
+                **fees,  # type: ignore[arg-type]
+            )
+            validate_transaction(tx, chain_id=self.config.chain_id)
+        except TransactionError as exc:
+            raise _map_tx_error(exc) from None
+        return self.submit(tx)
+
+    # ------------------------------------------------------------- mining
+    def _timestamp(self, parent: Header, explicit: int | None, *, consume: bool) -> int:
+        if explicit is not None:
+            ts = explicit
+        elif self.next_timestamp is not None:
+            ts = self.next_timestamp
+            if consume:
+                self.next_timestamp = None
+        else:
+            ts = max(parent.timestamp + 1, self.clock() + self.time_offset)
+        return ts
+
+    def mine(self, timestamp: int | None = None) -> StoredBlock:
+        """Produce one block from the pool's executable transactions and commit it."""
+        start = self.ticker() if self.ticker is not None else 0
+        parent = self.head()
+        ph = parent.header
+        if timestamp is not None and timestamp <= ph.timestamp:
+            raise InvalidTimestamp(
+                f"timestamp {timestamp} is not after the parent block's {ph.timestamp}"
+            )
+        ts = self._timestamp(ph, timestamp, consume=True)
+        if ts <= ph.timestamp:
+            ts = ph.timestamp + 1
+        cfg = self.config
+        base_fee = calc_base_fee(ph.gas_limit, ph.gas_used, ph.base_fee_per_gas)
+        excess_blob = calc_excess_blob_gas(ph.excess_blob_gas, ph.blob_gas_used)
+        randao = _randao(ph)
+        env = BlockEnv(
+            coinbase=cfg.coinbase,
+            number=ph.number + 1,
+            timestamp=ts,
+            gas_limit=cfg.gas_limit,
+            prev_randao=int.from_bytes(randao, "big"),
+            base_fee=base_fee,
+            excess_blob_gas=excess_blob,
+            chain_id=cfg.chain_id,
+            block_hash=self._block_hash_fn(),
+        )
+        state = self.state
+        included: list[Transaction] = []
+        receipts: list[Receipt] = []
+        used = 0
+        skip: set[int] = set()
+        current: Transaction | None = None
+        try:
+            for tx in self.pool.best(state.nonce, base_fee, skip):
+                current = tx
+                if used + tx.gas_limit > cfg.gas_limit:
+                    skip.add(tx.sender)
+                    continue
+                try:
+                    result = X.apply_transaction(
+                        state, env, tx, engine=cfg.engine, system=self.system
+                    )
+                except TransactionError as exc:  # InvalidTransaction included
+                    skip.add(tx.sender)
+                    for dropped in self.pool.remove_sender_from(tx.sender, tx.nonce):
+                        self._dropped[dropped.hash] = NodeError(
+                            f"transaction dropped at execution: {exc}"
+                        )
+                    continue
+                used += result.gas_used
+                included.append(tx)
+                receipts.append(Receipt.of(tx.tx_type, result.success, used, result.logs))
+            current = None
+
+            def make_header(root: bytes) -> Header:
+                return Header(
+                    parent_hash=parent.hash,
+                    coinbase=cfg.coinbase,
+                    state_root=root,
+                    transactions_root=transactions_root(included),
+                    receipts_root=receipts_root(receipts),
+                    logs_bloom=bloom_or(*(r.bloom for r in receipts)) if receipts else EMPTY_BLOOM,
+                    number=ph.number + 1,
+                    gas_limit=cfg.gas_limit,
+                    gas_used=used,
+                    timestamp=ts,
+                    extra_data=cfg.extra_data,
+                    prev_randao=randao,
+                    base_fee_per_gas=base_fee,
+                    excess_blob_gas=excess_blob,
+                    parent_beacon_block_root=ZERO_HASH,
+                )
+
+            stored = self.store.commit_block(state, make_header, included, receipts)
+        except Exception as exc:
+            if current is not None:
+                self.pool.remove(current)
+            self._recover()
+            raise InternalError(f"block production failed: {exc!r}") from exc
+        for tx in included:
+            self.pool.remove(tx)
+        while len(self._dropped) > 1024:
+            del self._dropped[next(iter(self._dropped))]
+        self.pool.prune(state.nonce)
+        elapsed = (self.ticker() - start) if self.ticker is not None else 0
+        for listener in list(self.listeners):
+            listener(stored, elapsed)
+        return stored
+
+    def _recover(self) -> None:
+        """Put the live state back to the head block's state after a failure."""
+        if self.store.persistent:
+            self.state = self.store.load_state()
+        else:
+            self.state.take_dirty()
+
+    def mine_blocks(self, count: int, timestamp: int | None = None) -> list[StoredBlock]:
+        out = []
+        for i in range(count):
+            out.append(self.mine(timestamp if i == 0 else None))
+        return out
+
+    # ------------------------------------------------------- time control
+    def increase_time(self, seconds: int) -> int:
+        """evm_increaseTime: shift the clock used for new blocks; return the total shift."""
+        if self.clock() + self.time_offset + seconds >= 1 << 63:
+            raise InvalidTimestamp(f"cannot move the clock {seconds} seconds forward")
+        self.time_offset += seconds
+        return self.time_offset
+
+    def set_next_block_timestamp(self, timestamp: int) -> None:
+        parent = self.head().header
+        if timestamp <= parent.timestamp:
+            raise InvalidTimestamp(
+                f"timestamp {timestamp} is not after the latest block's {parent.timestamp}"
+            )
+        if timestamp >= 1 << 63:
+            raise InvalidTimestamp(f"timestamp {timestamp} is too large")
+        self.next_timestamp = timestamp
+
+    # ----------------------------------------------------------- snapshots
+    def snapshot(self) -> int:
+        self._snapshot_id += 1
+        self._snapshots[self._snapshot_id] = _Snapshot(
+            self.head_number,
+            self.state.copy(),
+            self.pool.transactions(),
+            self.time_offset,
+            self.next_timestamp,
+        )
+        return self._snapshot_id
+
+    def revert(self, snapshot_id: int) -> bool:
+        """evm_revert: back to the snapshot's head and state; False for an unknown id."""
+        snap = self._snapshots.get(snapshot_id)
+        if snap is None:
+            return False
+        for sid in [s for s in self._snapshots if s >= snapshot_id]:
+            del self._snapshots[sid]
+        self.store.rewind(snap.number, snap.state)
+        self.state = snap.state
+        self.pool.clear()
+        for tx in snap.pool:
+            try:
+                self.pool.add(tx, self.state.nonce(tx.sender))
+            except PoolError:
+                pass
+        self.time_offset = snap.time_offset
+        self.next_timestamp = snap.next_timestamp
+        return True
+
+    # ------------------------------------------------------- tx / receipts
+    def transaction(self, tx_hash: bytes) -> tuple[Transaction, StoredBlock | None, int]:
+        """(tx, block, index) of a mined transaction, or (tx, None, 0) if pending."""
+        found = self.store.tx_location(tx_hash)
+        if found is not None:
+            stored, index = found
+            return stored.block.transactions[index], stored, index
+        pooled = self.pool.get(tx_hash)
+        if pooled is None:
+            raise LookupError("transaction not found")
+        return pooled, None, 0
+
+    def receipt(self, tx_hash: bytes) -> ReceiptInfo | None:
+        found = self.store.tx_location(tx_hash)
+        if found is None:
+            return None
+        return self.receipt_at(*found)
+
+    def receipt_at(self, stored: StoredBlock, index: int) -> ReceiptInfo:
+        tx = stored.block.transactions[index]
+        receipt = stored.receipts[index]
+        before = stored.receipts[index - 1].cumulative_gas_used if index else 0
+        first_log = sum(len(r.logs) for r in stored.receipts[:index])
+        created = create_address(tx.sender, tx.nonce) if tx.to is None else None
+        return ReceiptInfo(
+            tx=tx,
+            block=stored,
+            index=index,
+            receipt=receipt,
+            gas_used=receipt.cumulative_gas_used - before,
+            effective_gas_price=X.effective_gas_price(tx, stored.header.base_fee_per_gas),
+            contract_address=created,
+            first_log_index=first_log,
+        )
+
+    # ------------------------------------------------------------------ logs
+    def logs(
+        self,
+        first: int,
+        last: int,
+        addresses: list[int] | None,
+        topics: list[list[int] | None],
+    ) -> list[LogEntry]:
+        """eth_getLogs over blocks first..last (inclusive) of the canonical chain."""
+        if last < first:
+            return []
+        if last - first + 1 > self.config.max_log_blocks:
+            raise LimitExceeded(
+                f"block range too large: {last - first + 1} blocks, limit "
+                f"{self.config.max_log_blocks}"
+            )
+        out: list[LogEntry] = []
+        for stored in self.store.iter_blocks(first, last):
+            out.extend(self.block_logs(stored, addresses, topics))
+            if len(out) > self.config.max_log_results:
+                raise LimitExceeded(
+                    f"query returned more than {self.config.max_log_results} results"
+                )
+        return out
+
+    def block_logs(
+        self,
+        stored: StoredBlock,
+        addresses: list[int] | None,
+        topics: list[list[int] | None],
+    ) -> list[LogEntry]:
+        bloom = stored.header.logs_bloom
+        if bloom == EMPTY_BLOOM:
+            return []
+        if addresses is not None and not any(
+            bloom_may_contain(bloom, a.to_bytes(20, "big")) for a in addresses
+        ):
+            return []
+        for alternatives in topics:
+            if alternatives is not None and not any(
+                bloom_may_contain(bloom, t.to_bytes(32, "big")) for t in alternatives
+            ):
+                return []
+        wanted = set(addresses) if addresses is not None else None
+        out: list[LogEntry] = []
+        log_index = 0
+        for tx_index, receipt in enumerate(stored.receipts):
+            for log in receipt.logs:
+                if _log_matches(log, wanted, topics):
+                    out.append(LogEntry(log, stored, tx_index, log_index))
+                log_index += 1
+        return out
+
+    # ------------------------------------------------------ calls/estimates
+    def call_state(
+        self, block: StoredBlock | None, overrides: Mapping[int, AccountOverride] | None = None
+    ) -> tuple[WorldState, BlockEnv]:
+        """A scratch state and block context for a call at ``block`` (None: pending)."""
+        if block is None or block.number == self.head_number:
+            state: WorldState = overlay(self.state)
+            env = self.pending_env() if block is None else self.block_env(block.header)
+        else:
+            state = self.store.state_at(block.header.state_root)
+            env = self.block_env(block.header)
+        if overrides:
+            _apply_overrides(state, overrides)
+        return state, env
+
+    def call(
+        self,
+        req: CallRequest,
+        block: StoredBlock | None = None,
+        overrides: Mapping[int, AccountOverride] | None = None,
+    ) -> CallResult:
+        """eth_call on a scratch state; nothing persists."""
+        state, env = self.call_state(block, overrides)
+        gas = req.gas if req.gas is not None else max(env.gas_limit, CALL_GAS_CAP)
+        return execute_call(
+            state, env, req, min(gas, CALL_GAS_CAP), engine=self.config.engine, system=self.system
+        )
+
+    def estimate_gas(
+        self,
+        req: CallRequest,
+        block: StoredBlock | None = None,
+        overrides: Mapping[int, AccountOverride] | None = None,
+    ) -> int:
+        """eth_estimateGas: the least gas limit with which the call succeeds."""
+        state, env = self.call_state(block, overrides)
+        cap = req.gas if req.gas is not None else env.gas_limit
+        cap = min(cap, CALL_GAS_CAP)
+        price = _call_price(req, env)
+        if price:
+            room = state.balance(req.sender) - req.value
+            if room < 0:
+                raise InsufficientFunds(
+                    f"insufficient funds for transfer: address {_fmt(req.sender)}"
+                )
+            cap = min(cap, room // price)
+
+        def run(gas: int) -> CallResult:
+            scratch, _ = self.call_state(block, overrides)
+            return execute_call(
+                scratch, env, req, gas, engine=self.config.engine, system=self.system
+            )
+
+        first = run(cap)
+        if not first.success:
+            raise_call_error(first, cap)
+        lo = _intrinsic(req) - 1
+        hi = cap
+        optimistic = min(hi, (first.gas_spent + 2300) * 64 // 63)
+        if optimistic < hi:
+            if run(optimistic).success:
+                hi = optimistic
+            else:
+                lo = max(lo, optimistic)
+        lo = max(lo, first.gas_used - 1)
+        while lo + 1 < hi:
+            mid = (lo + hi) // 2
+            if run(mid).success:
+                hi = mid
+            else:
+                lo = mid
+        return hi
+
+
+# --------------------------------------------------------------- helpers
+
+
+def _default_system() -> Mapping[int, NativeContract] | None:
+    try:
+        from strikevm.finance.system import default_registry
+    except ImportError:  # pragma: no cover - finance is part of the package
+        return None
+    return default_registry()
+
+
+def _randao(parent: Header) -> bytes:
+    """Deterministic prev_randao of the child of ``parent``."""
+    return keccak256(b"strikevm.randao" + parent.hash)
+
+
+def _log_matches(log: Log, addresses: set[int] | None, topics: list[list[int] | None]) -> bool:
+    if addresses is not None and log.address not in addresses:
+        return False
+    if len(topics) > len(log.topics):
+        return False
+    for position, alternatives in enumerate(topics):
+        if alternatives is not None and log.topics[position] not in alternatives:
+            return False
+    return True
+
+
+def _apply_overrides(state: WorldState, overrides: Mapping[int, AccountOverride]) -> None:
+    for address in sorted(overrides):
+        o = overrides[address]
+        acct = state.accounts.get(address)
+        if acct is None:
+            acct = Account()
+            state.accounts[address] = acct
+        if o.balance is not None:
+            acct.balance = o.balance
+        if o.nonce is not None:
+            acct.nonce = o.nonce
+        if o.code is not None:
+            acct.set_code(o.code)
+        if o.state is not None:
+            acct.storage = dict(o.state)
+        if o.state_diff is not None:
+            for slot in sorted(o.state_diff):
+                acct.storage[slot] = o.state_diff[slot]
+
+
+def _call_price(req: CallRequest, env: BlockEnv) -> int:
+    if req.gas_price is not None:
+        return req.gas_price
+    if req.max_fee_per_gas is not None:
+        tip = req.max_priority_fee_per_gas or 0
+        return min(req.max_fee_per_gas, env.base_fee + tip)
+    return 0
+
+
+def _call_tx(req: CallRequest, gas: int, nonce: int) -> Transaction:
+    return Transaction(
+        tx_type=2,
+        chain_id=None,
+        nonce=nonce,
+        gas_price=None,
+        max_priority_fee_per_gas=0,
+        max_fee_per_gas=0,
+        gas_limit=gas,
+        to=req.to,
+        value=req.value,
+        data=req.data,
+        access_list=req.access_list,
+        max_fee_per_blob_gas=None,
+        blob_versioned_hashes=(),
+        v=0,
+        r=0,
+        s=0,
+        sender=req.sender,
+        hash=b"",
+    )
+
+
+def _intrinsic(req: CallRequest) -> int:
+    return intrinsic_gas(_call_tx(req, 0, 0))
+
+
+def raise_call_error(result: CallResult, cap: int | None = None) -> None:
+    """Raise the error of a failed call: revert (with data), allowance (estimates) or halt."""
+    error = result.error
+    if isinstance(error, Revert):
+        raise ExecutionReverted(revert_message(result.output), result.output)
+    if isinstance(error, NodeError):
+        raise error
+    if cap is not None and (error is None or isinstance(error, OutOfGas)):
+        raise GasAllowanceExceeded(f"gas required exceeds allowance ({cap})")
+    raise ExecutionFailed(halt_message(error))
+
+
+_HALT_MESSAGES: tuple[tuple[type[Exception], str], ...] = (
+    (OutOfGas, "out of gas"),
+    (StackUnderflow, "stack underflow"),
+    (StackOverflow, "stack limit reached 1024"),
+    (InvalidJump, "invalid jump destination"),
+    (InvalidOpcode, "invalid opcode"),
+    (WriteInStaticContext, "write protection"),
+    (ReturnDataOutOfBounds, "return data out of bounds"),
+    (CodeSizeExceeded, "max code size exceeded"),
+    (InvalidContractPrefix, "invalid code: must not begin with 0xef"),
+    (PrecompileError, "precompiled contract failed"),
+)
+
+
+def halt_message(error: Exception | None) -> str:
+    """geth's wording for an exceptional halt."""
+    if error is None:
+        return "contract creation collision"
+    for cls, text in _HALT_MESSAGES:
+        if isinstance(error, cls):
+            detail = str(error)
+            return f"{text}: {detail}" if detail and cls is InvalidOpcode else text
+    return str(error) or type(error).__name__
+
+
+def revert_message(data: bytes) -> str:
+    """geth's message for revert data: the Error(string) reason when there is one."""
+    if data[:4] == bytes.fromhex("08c379a0") and len(data) >= 68:
+        try:
+            offset = int.from_bytes(data[4:36], "big")
+            length = int.from_bytes(data[4 + offset : 36 + offset], "big")
+            reason = data[36 + offset : 36 + offset + length]
+            if len(reason) == length:
+                return "execution reverted: " + reason.decode("utf-8", errors="replace")
+        except (ValueError, OverflowError):
+            pass
+    return "execution reverted"
+
+
+def execute_call(
+    state: WorldState,
+    env: BlockEnv,
+    req: CallRequest,
+    gas: int,
+    *,
+    engine: str = "fast",
+    system: Mapping[int, NativeContract] | None = None,
+) -> CallResult:
+    """Run ``req`` as a transaction on a scratch ``state`` without nonce or EOA checks.
+
+    As geth's eth_call: without fee fields the base fee is taken as zero and
+    no gas is bought; with them the sender pays as in a transaction.
+    """
+    price = _call_price(req, env)
+    if req.gas_price is None and req.max_fee_per_gas is None:
+        env = replace(env, base_fee=0)
+    elif price < env.base_fee:
+        raise FeeCapTooLow(
+            f"max fee per gas less than block base fee: address {_fmt(req.sender)}, "
+            f"maxFeePerGas: {price}, baseFee: {env.base_fee}"
+        )
+    sender = req.sender
+    nonce = state.nonce(sender)
+    tx = _call_tx(req, gas, nonce)
+    intrinsic = intrinsic_gas(tx)
+    if intrinsic > gas:
+        raise IntrinsicGasTooLow(f"intrinsic gas too low: have {gas}, want {intrinsic}")
+    if req.to is None and len(req.data) > G.MAX_INITCODE_SIZE:
+        raise InitcodeTooLarge(
+            f"max initcode size exceeded: code size {len(req.data)} limit {G.MAX_INITCODE_SIZE}"
+        )
+    need = gas * price + req.value
+    have = state.balance(sender)
+    if have < need:
+        raise InsufficientFunds(
+            f"insufficient funds for gas * price + value: address {_fmt(sender)} "
+            f"have {have} want {need}"
+        )
+    state.begin_transaction()
+    state.sub_balance(sender, gas * price)
+    state.increment_nonce(sender)
+    warm: list[int] = [sender, env.coinbase, *PRECOMPILES]
+    if system:
+        warm.extend(system)
+    slots: list[tuple[int, int]] = []
+    for addr, keys in req.access_list:
+        warm.append(addr)
+        slots.extend((addr, k) for k in keys)
+    if req.to is not None:
+        warm.append(req.to)
+    evm = EVM(state, env, TxEnv(origin=sender, gas_price=price), engine=engine, system=system)
+    available = gas - intrinsic
+    if req.to is None:
+        target = create_address(sender, nonce)
+        warm.append(target)
+        state.prewarm(warm, slots)
+        msg = Message(sender, target, req.value, b"", available, req.data, target, is_create=True)
+        if state.has_code_or_nonce_or_storage(target):
+            success, gas_left, output, error = False, 0, b"", None
+        else:
+            result = evm.process_create(msg)
+            success, gas_left, output, error = (
+                result.success,
+                result.gas_left,
+                result.output,
+                result.error,
+            )
+    else:
+        state.prewarm(warm, slots)
+        msg = Message(sender, req.to, req.value, req.data, available, state.code(req.to), req.to)
+        result = evm.process_message(msg)
+        success, gas_left, output, error = (
+            result.success,
+            result.gas_left,
+            result.output,
+            result.error,
+        )
+    spent = gas - gas_left
+    refund = min(spent // G.MAX_REFUND_QUOTIENT, state.refund) if success else 0
+    logs = list(state.logs) if success else []
+    state.add_balance(sender, (gas - spent + refund) * price)
+    state.finalize_transaction()
+    return CallResult(success, output, spent - refund, spent, error, logs)

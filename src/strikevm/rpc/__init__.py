@@ -1,0 +1,1 @@
+"""JSON-RPC server of the dev node: HTTP and WebSocket transport, methods, tracing, metrics."""
