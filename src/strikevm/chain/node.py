@@ -401,6 +401,8 @@ class DevNode:
         self._snapshots: dict[int, _Snapshot] = {}
         self._snapshot_id = 0
         self._dropped: dict[bytes, NodeError] = {}
+        # When set, submit() only pools; the caller runs mine_ready() and settle().
+        self.defer_automine = False
         store.check_chain(self.config.chain_id)
         if store.head_number is None:
             self.state = self._genesis_state()
@@ -597,11 +599,18 @@ class DevNode:
             self.pool.add(tx, self.state.nonce(tx.sender))
         except PoolError as exc:
             raise PoolRejected(str(exc)) from None
-        if self.config.automine:
-            self._automine(tx)
+        if self.config.automine and not self.defer_automine:
+            self.mine_ready()
+            self.settle(tx.hash)
         return tx.hash
 
-    def _automine(self, tx: Transaction) -> None:
+    def mine_ready(self) -> None:
+        """Automine: mine blocks until no executable transaction is left.
+
+        With ``defer_automine`` set, a front end submits several transactions and
+        then calls this once, so transactions that arrive together share a block
+        (and one durable commit), as they would on a busy sequencer.
+        """
         while True:
             ready = next(iter(self.pool.best(self.state.nonce, self.next_base_fee(), set())), None)
             if ready is None:
@@ -609,9 +618,12 @@ class DevNode:
             mined = self.mine()
             if not mined.block.transactions:
                 break
-        if tx.hash in self.pool or self.store.tx_location(tx.hash) is not None:
+
+    def settle(self, tx_hash: bytes) -> None:
+        """After mining: raise why a submitted transaction was dropped, if it was."""
+        if tx_hash in self.pool or self.store.tx_location(tx_hash) is not None:
             return
-        reason = self._dropped.pop(tx.hash, None)
+        reason = self._dropped.pop(tx_hash, None)
         if reason is not None:
             raise reason
 

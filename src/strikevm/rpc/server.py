@@ -20,6 +20,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from strikevm.chain import node as N
 from strikevm.chain.node import DevNode
 from strikevm.chain.store import StoredBlock
 from strikevm.rpc.errors import (
@@ -28,6 +29,7 @@ from strikevm.rpc.errors import (
     PARSE_ERROR,
     InvalidParams,
     RpcError,
+    from_node_error,
 )
 from strikevm.rpc.methods import LogFilter, Methods, format_block, format_log, quantity
 from strikevm.rpc.metrics import Metrics
@@ -38,6 +40,7 @@ log = logging.getLogger("strikevm.rpc")
 
 DEFAULT_MAX_BODY = 5 * 1024 * 1024
 DEFAULT_MAX_BATCH = 1000
+SEND_METHODS = frozenset(("eth_sendRawTransaction", "eth_sendTransaction"))
 MAX_SUBSCRIPTIONS_PER_SOCKET = 1000
 
 
@@ -89,6 +92,10 @@ class RpcServer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._on_block = on_block
         self._miner: asyncio.Task | None = None
+        # Group commit: with automine, submissions only pool the transaction and
+        # the requests then share one mining round (see _mine_round).
+        self._round: asyncio.Future | None = None
+        node.defer_automine = True
         node.listeners.append(self._block_mined)
 
     # ------------------------------------------------------------------ app
@@ -187,6 +194,36 @@ class RpcServer:
             raise RpcError(INVALID_REQUEST, "invalid request: method must be a string")
         return req_id, method, item.get("params"), notification
 
+    async def _mine_round(self) -> None:
+        """Wait for a mining round that starts after the caller's submission.
+
+        The executor runs one job at a time, so a round that is not finished
+        when a submission has completed started after it and will include its
+        transaction; otherwise a new round is queued.
+        """
+        fut = self._round
+        if fut is None or fut.done():
+            loop = asyncio.get_running_loop()
+            fut = self._round = loop.run_in_executor(self.executor, self.node.mine_ready)
+        await asyncio.shield(fut)
+
+    def _settle_sync(self, tx_hash: str) -> RpcError | None:
+        try:
+            self.node.settle(bytes.fromhex(tx_hash[2:]))
+        except N.NodeError as exc:
+            return from_node_error(exc)
+        return None
+
+    async def _settle(self, sends: list[tuple[int, Any]]) -> list[RpcError | None]:
+        """Mine the submitted transactions; the error of each one dropped at mining."""
+        loop = asyncio.get_running_loop()
+        try:
+            await self._mine_round()
+        except Exception as exc:  # noqa: BLE001 - reported to every waiting request
+            err = RpcError(INTERNAL_ERROR, f"internal error: {exc!r}")
+            return [err for _ in sends]
+        return [await loop.run_in_executor(self.executor, self._settle_sync, h) for _, h in sends]
+
     async def handle_payload(
         self, payload: Any, ws: _Socket | None = None
     ) -> dict[str, Any] | list[dict[str, Any]] | None:
@@ -222,6 +259,17 @@ class RpcServer:
                 where.append((i, req_id, note))
             if calls:
                 results = await loop.run_in_executor(self.executor, self._run_many, calls)
+                sends = [
+                    (k, result)
+                    for k, ((method, _), (result, error)) in enumerate(
+                        zip(calls, results, strict=True)
+                    )
+                    if method in SEND_METHODS and error is None and self.node.config.automine
+                ]
+                if sends:
+                    for (k, _), err in zip(sends, await self._settle(sends), strict=True):
+                        if err is not None:
+                            results[k] = (None, err)
                 for (i, req_id, note), (result, error) in zip(where, results, strict=True):
                     if not note:
                         answers[i] = _response(req_id, result, error)
@@ -237,6 +285,10 @@ class RpcServer:
             result, error = await loop.run_in_executor(
                 self.executor, self._dispatch_sync, method, params
             )
+            if method in SEND_METHODS and error is None and self.node.config.automine:
+                (err,) = await self._settle([(0, result)])
+                if err is not None:
+                    result, error = None, err
         return None if note else _response(req_id, result, error)
 
     # ----------------------------------------------------------------- HTTP
