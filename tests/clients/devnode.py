@@ -34,6 +34,8 @@ NODE_MODULES = ROOT / "node_modules"
 CHAIN_ID = 31337
 MNEMONIC = "test test test test test test test test test test test junk"
 BACKENDS = ("strikevm", "anvil")
+# Also measurable by the throughput benchmark: the node with its chain kept in memory.
+BENCH_BACKENDS = ("strikevm", "strikevm-memory", "anvil")
 ERC20_SOURCE = ROOT / "contracts" / "examples" / "ERC20Token.sol"
 COMPILER = ROOT / "tests" / "clients" / "compile_oz.mjs"
 NPM_HINT = "run `make test` (it installs them with `npm ci`) or `npm ci` in the repository root"
@@ -142,7 +144,7 @@ def check_backend(backend: str) -> None:
     """Raise MissingDependency / BackendUnavailable if ``backend`` cannot be started."""
     if backend == "anvil":
         anvil_binary()
-    elif backend == "strikevm":
+    elif backend in ("strikevm", "strikevm-memory"):
         strikevm_available()
     else:
         raise ValueError(f"unknown backend {backend!r}")
@@ -231,9 +233,9 @@ def node_command(backend: str, port: int, datadir: Path, block_time: float | Non
             sys.executable, "-m", "strikevm.cli", "node",
             "--host", "127.0.0.1",
             "--port", str(port),
-            "--datadir", str(datadir),
             "--chain-id", str(CHAIN_ID),
         ]  # fmt: skip
+        cmd += ["--ephemeral"] if backend == "strikevm-memory" else ["--datadir", str(datadir)]
     if block_time is not None:
         cmd += ["--block-time", f"{block_time:g}"]
     return cmd
