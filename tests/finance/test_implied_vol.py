@@ -105,6 +105,37 @@ def test_clear_errors() -> None:
     assert issubclass(NoImpliedVolatility, ValueError)
 
 
+def test_no_implied_volatility_counts_its_evaluations() -> None:
+    """The exception records the price evaluations made before it (the gas charged)."""
+    args = (100 * WAD, 100 * WAD, YEAR, 0, 0)
+    expected = [
+        ((True, 0, *args), 0, "lower bound"),  # refused before any evaluation
+        ((True, 101 * WAD, *args), 0, "upper bound"),
+        ((True, WAD, 100 * WAD, 100 * WAD, 0, 0, 0), 0, "expiry"),
+        ((True, 1, *args), 1, "minimum volatility"),  # below the price at 1e-6
+        ((True, WAD, 100 * WAD, 100 * WAD, 1, 0, 0), 2, "maximum volatility"),
+    ]
+    for call_args, evaluations, message in expected:
+        with pytest.raises(NoImpliedVolatility, match=message) as info:
+            implied_volatility_detail(*call_args)
+        assert info.value.evaluations == evaluations
+    assert NoImpliedVolatility("no volatility").evaluations == 0
+    assert NoImpliedVolatility("gave up", evaluations=98).evaluations == 98
+
+
+def test_an_exhausted_search_reports_every_evaluation(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the cap lowered below what the search needs, the error carries the full count."""
+    from strikevm.finance import implied_vol
+
+    monkeypatch.setattr(implied_vol, "IV_MAX_ITERATIONS", 3)
+    monkeypatch.setattr(implied_vol, "npdf_q", lambda x: 0)  # bisection only: slow
+    case = Case(100 * WAD, 110 * WAD, WAD // 4, YEAR, WAD // 20, 0)
+    price = black_scholes_price(True, *case.args())
+    with pytest.raises(NoImpliedVolatility, match="converge") as info:
+        implied_volatility_detail(True, price, case.spot, case.strike, YEAR, WAD // 20, 0)
+    assert info.value.evaluations == 3 + 2
+
+
 def test_bisection_alone_converges_within_the_cap(monkeypatch: pytest.MonkeyPatch) -> None:
     """With Newton disabled (vega reported as 0) the bracket alone must still converge
     before the evaluation cap: the cap never decides the outcome."""

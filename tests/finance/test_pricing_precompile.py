@@ -233,7 +233,7 @@ def test_implied_volatility_charges_its_evaluations(case: tuple) -> None:
     try:
         detail = pr.implied_volatility_detail(*args)
     except pr.NoImpliedVolatility as exc:
-        evaluations = getattr(exc, "evaluations", pc.IV_MAX_EVALUATIONS)
+        evaluations = exc.evaluations
         r = native(call_data("impliedVolatility", args))
         assert_reverts(
             r,
@@ -422,20 +422,25 @@ IV_ERRORS = [
     ((True, MAX_P + 1, 100 * W, 100 * W, YEAR, 0, 0), "InvalidPrice(uint256)", (MAX_P + 1,), 0),
     ((True, W, 0, 100 * W, YEAR, 0, 0), "InvalidSpot(uint256)", (0,), 0),
     ((True, W, 100 * W, 100 * W, YEAR, 9 * W, 0), "InvalidRate(int256)", (9 * W,), 0),
-    ((True, W, 100 * W, 100 * W, 0, 0, 0), "NoImpliedVolatility()", (), None),
-    ((True, 0, 100 * W, 100 * W, YEAR, 0, 0), "NoImpliedVolatility()", (), None),
-    ((True, 101 * W, 100 * W, 100 * W, YEAR, 0, 0), "NoImpliedVolatility()", (), None),
+    # expiry 0, the no-arbitrage bounds: refused before any evaluation
+    ((True, W, 100 * W, 100 * W, 0, 0, 0), "NoImpliedVolatility()", (), 0),
+    ((True, 0, 100 * W, 100 * W, YEAR, 0, 0), "NoImpliedVolatility()", (), 0),
+    ((True, 101 * W, 100 * W, 100 * W, YEAR, 0, 0), "NoImpliedVolatility()", (), 0),
+    # below the price at the smallest volatility (one evaluation), above the price at the
+    # largest (two)
+    ((True, 1, 100 * W, 100 * W, YEAR, 0, 0), "NoImpliedVolatility()", (), 1),
+    ((True, W, 100 * W, 100 * W, 1, 0, 0), "NoImpliedVolatility()", (), 2),
 ]
 
 
 @pytest.mark.parametrize(("args", "signature", "values", "evaluations"), IV_ERRORS)
 def test_implied_volatility_errors(
-    args: tuple, signature: str, values: tuple, evaluations: int | None
+    args: tuple, signature: str, values: tuple, evaluations: int
 ) -> None:
-    if evaluations is None:
+    if signature == "NoImpliedVolatility()":
         with pytest.raises(pr.NoImpliedVolatility) as info:
             pr.implied_volatility_detail(*args)
-        evaluations = getattr(info.value, "evaluations", pc.IV_MAX_EVALUATIONS)
+        assert info.value.evaluations == evaluations
     r = native(_raw("impliedVolatility", args))
     assert_reverts(
         r, err(signature, *values), pc.gas_cost("impliedVolatility", evaluations=evaluations)

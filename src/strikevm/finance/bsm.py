@@ -15,12 +15,37 @@ calendar time (the change of value as time passes, ``-dV/dT``), rho per 1.0 of r
 
 At ``expiry == 0`` the price is the intrinsic value and the greeks are those of the
 payoff (delta 0, 1 or 1/2 at the money; the others 0).
+
+Every function runs through one straight-line kernel (:func:`bsm_kernel`) over the tables
+of :mod:`strikevm.finance.bsm_tables`: in CPython an integer operation costs 20-50 ns
+nearly whatever its width, so the kernel is built to use few of them (table range
+reduction, short polynomials, no helper calls).
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
+from .bsm_tables import (
+    EXP_C1,
+    EXP_C2,
+    EXP_C3,
+    EXP_C4,
+    LN2_MULTIPLES,
+    LN2_Q,
+    LN_A3,
+    LN_A5,
+    LN_A7,
+    LN_A9,
+    LN_CORR,
+    LN_RECIP,
+    NCDF_LIMIT,
+    NCDF_ROWS,
+    POW2_HI,
+    POW2_LO,
+    POW2_MID,
+    SQRT_SEED,
+)
 from .errors import (
     InvalidArgument,
     InvalidDividendYield,
@@ -33,14 +58,13 @@ from .errors import (
     PricingError,
 )
 from .highprec import (
+    _GUARD,
     _LN2_G,
     _SHIFT,
     FRAC_BITS,
     ONE,
     exp_q,
     isqrt,
-    ln_q,
-    ncdf_q,
     npdf_q,
 )
 
@@ -64,6 +88,17 @@ _HALF_F3 = 1 << (_F3 - 1)
 _T_DEN = WAD * YEAR_SECONDS
 _LN_2POW128 = (FRAC_BITS * _LN2_G + (1 << (_SHIFT - 1))) >> _SHIFT
 _WAD2 = WAD * WAD
+
+# Kernel scalings: rate * expiry * _CY >> _KY is -rate T / ln 2 in Q128 (_CY has 154 bits,
+# so the floor is exact to a unit), the exponent of the discount factor in log2 units;
+# vol**2 * expiry * _CV >> _KV is (vol sqrt T)**2 in Q256.
+_KY = 120
+_CY = -((1 << (_KY + _F + _GUARD)) // (_T_DEN * _LN2_G))
+_KV = 40
+_CV = (1 << (_KV + _F2)) // (_WAD2 * YEAR_SECONDS)
+_M104 = (1 << 104) - 1
+_M120 = (1 << 120) - 1
+_H120 = 1 << 119
 
 
 class Greeks(NamedTuple):
@@ -128,43 +163,167 @@ def discount_factor_q(rate: int, expiry: int) -> int:
     return exp_q(-((rate * expiry << _F) // _T_DEN))
 
 
-def sqrt_years_q(expiry: int) -> int:
-    """``sqrt(expiry / year)`` in Q128 (floor)."""
-    return isqrt((expiry << _F2) // YEAR_SECONDS)
+def bsm_kernel(
+    is_call: bool,
+    spot: int,
+    strike: int,
+    volatility: int,
+    expiry: int,
+    rate: int,
+    dividend_yield: int,
+    detail: bool = False,
+) -> Any:
+    """The price (wad) for arguments of the right types; the kernel of every BSM function.
 
+    Checks the ranges (a failure falls back to :func:`validate_inputs` for the typed
+    error; expiry 0 gives the intrinsic value). With ``detail`` it returns
+    ``(sd, kd, n1, n2, d1, v, dq, dr)`` instead: ``sd = spot * dq`` and ``kd = strike *
+    dr`` (wad x Q128), ``n1 = N(d1)``, ``n2 = N(d2)``, ``v = vol sqrt T`` and the discount
+    factors ``dq = e**(-qT)``, ``dr = e**(-rT)``, all Q128.
 
-def log_moneyness_q(spot: int, strike: int) -> int:
-    """``ln(spot / strike)`` in Q128 (the ratio is taken with 256 fractional bits)."""
-    return ln_q((spot << _F2) // strike) - _LN_2POW128
-
-
-def _core(
-    spot: int, strike: int, volatility: int, expiry: int, rate: int, dividend_yield: int
-) -> tuple[int, int, int, int, int, int, int, int, int]:
-    """Shared intermediates for ``expiry > 0``.
-
-    Returns ``(sd, kd, n1, n2, d1, sqrt_t, vst, df_q, df_r)`` where ``sd = spot*df_q``
-    and ``kd = strike*df_r`` are wad x Q128, ``n1 = N(d1)``, ``n2 = N(d2)`` and the
-    rest Q128.
+    Written out as one function, without helper calls, because it is the hot path of the
+    pricing contract. Errors (Q128): ``v`` below ``2**-118`` relative plus ``2**-127``;
+    ``ln(S/K)`` below ``2**-123``; discount factors ``2**-124`` relative; ``N`` ``2**-124``
+    absolute. The price is stationary in ``d1`` (with ``d2 = d1 - v`` exactly), so an
+    error of ``d1`` enters it squared.
     """
-    sqrt_t = isqrt((expiry << _F2) // YEAR_SECONDS)
-    vst = (volatility * sqrt_t) // WAD
-    num = (
-        ln_q((spot << _F2) // strike)
-        - _LN_2POW128
-        + (((rate - dividend_yield) * expiry << _F) // _T_DEN)
-        + ((vst * vst) >> (_F + 1))
-    )
-    d1 = (num << _F) // vst
-    d2 = d1 - vst
-    df_r = exp_q(-((rate * expiry << _F) // _T_DEN)) if rate else ONE
-    if dividend_yield == rate:
-        df_q = df_r
-    elif dividend_yield:
-        df_q = exp_q(-((dividend_yield * expiry << _F) // _T_DEN))
+    q = dividend_yield
+    if not (
+        0 < spot <= MAX_PRICE
+        and 0 < strike <= MAX_PRICE
+        and 0 < volatility <= MAX_VOLATILITY
+        and 0 < expiry <= MAX_EXPIRY_SECONDS
+        and -MAX_RATE <= rate <= MAX_RATE
+        and -MAX_RATE <= q <= MAX_RATE
+    ):
+        validate_inputs(spot, strike, volatility, expiry, rate, q)
+        return _intrinsic(is_call, spot, strike)  # the one valid case left: expiry 0
+
+    # v = vol sqrt(T): n = v**2 in Q256, a 14-bit seed and three Newton steps (v in Q128)
+    n = (volatility * volatility * expiry * _CV) >> _KV
+    s = (n.bit_length() - 13) & -2
+    v = SQRT_SEED[(n >> s) - 4096] << ((s >> 1) - 16)
+    v = (v + n // v) >> 1
+    v = (v + n // v) >> 1
+    v = (v + n // v) >> 1
+
+    # Discount factors 2**u, u = -rT / ln 2 (Q128): 2**(j1/4096) 2**(j2/2**24) e**(g ln 2)
+    # with g < 2**-24 and a degree-4 polynomial; |u| < 1 (|rT| < ln 2) needs no shift.
+    ec = expiry * _CY
+    if rate:
+        u = rate * ec >> _KY
+        g = u & _M104
+        p = ((((((EXP_C4 * g >> 104) + EXP_C3) * g >> 104) + EXP_C2) * g >> 104) + EXP_C1) * g
+        if -ONE <= u < ONE:
+            dr = (POW2_MID[(u >> 116) + 4096] * POW2_LO[(u >> 104) & 4095] >> 128) * (
+                (p >> 110) + ONE
+            ) >> 128
+        else:
+            dr = (POW2_HI[(u >> 116) & 4095] * POW2_LO[(u >> 104) & 4095] >> 128) * (
+                (p >> 110) + ONE
+            ) >> 128
+            k = u >> 128
+            dr = dr << k if k >= 0 else dr >> -k
+        ur = u
+        kd = strike * dr
     else:
-        df_q = ONE
-    return spot * df_q, strike * df_r, ncdf_q(d1), ncdf_q(d2), d1, sqrt_t, vst, df_q, df_r
+        ur = 0
+        dr = ONE
+        kd = strike << 128
+    if q == rate:
+        uq = ur
+        dq = dr
+        sd = spot * dr
+    elif q:
+        u = q * ec >> _KY
+        g = u & _M104
+        p = ((((((EXP_C4 * g >> 104) + EXP_C3) * g >> 104) + EXP_C2) * g >> 104) + EXP_C1) * g
+        if -ONE <= u < ONE:
+            dq = (POW2_MID[(u >> 116) + 4096] * POW2_LO[(u >> 104) & 4095] >> 128) * (
+                (p >> 110) + ONE
+            ) >> 128
+        else:
+            dq = (POW2_HI[(u >> 116) & 4095] * POW2_LO[(u >> 104) & 4095] >> 128) * (
+                (p >> 110) + ONE
+            ) >> 128
+            k = u >> 128
+            dq = dq << k if k >= 0 else dq >> -k
+        uq = u
+        sd = spot * dq
+    else:
+        uq = 0
+        dq = ONE
+        sd = spot << 128
+
+    # ln(S/K): m = S/K * 2**(128 - e) in [2**127, 2**129), y = m / (j / 2048) in
+    # [1, 1 + 2**-10), ln y = 2 atanh(z), z = (y - 1) / (y + 1) < 2**-11, series to z**9.
+    e = spot.bit_length() - strike.bit_length()
+    m = (spot << (128 - e)) // strike
+    j = m >> 117
+    y = m * LN_RECIP[j] >> 128
+    z = ((y - ONE) << 128) // (y + ONE)
+    z2 = z * z >> 128
+    a = (((((LN_A9 * z2 >> 106) + LN_A7) * z2 >> 106) + LN_A5) * z2 >> 106) + LN_A3
+    a = (a * z2 >> 108) + ONE
+    num = (
+        LN_CORR[j]
+        + LN2_MULTIPLES[e]
+        + (z * a >> 127)
+        + ((uq - ur) * LN2_Q >> 128)  # (r - q) T
+        + (n >> 129)  # v**2 / 2
+    )
+    d1 = (num << 128) // v
+
+    # N(d1), N(d2): Taylor rows about (i + 1/2) / 256, t in [-1/512, 1/512), scales
+    # bsm_tables.NCDF_SCALES; N(-x) = 1 - N(x); 1 (or 0) past the last row.
+    x = d1 if d1 >= 0 else -d1
+    i = x >> 120
+    if i < NCDF_LIMIT:
+        t = (x & _M120) - _H120
+        c10, c9, c8, c7, c6, c5, c4, c3, c2, c1, c0 = NCDF_ROWS[i]
+        a = (c10 * t >> 119) + c9
+        a = (a * t >> 119) + c8
+        a = (a * t >> 119) + c7
+        a = (a * t >> 119) + c6
+        a = (a * t >> 119) + c5
+        a = (a * t >> 119) + c4
+        a = (a * t >> 119) + c3
+        a = (a * t >> 119) + c2
+        a = (a * t >> 122) + c1
+        a = (a * t >> 128) + c0
+        n1 = a if d1 >= 0 else ONE - a
+    else:
+        n1 = ONE if d1 >= 0 else 0
+    d2 = d1 - v
+    x = d2 if d2 >= 0 else -d2
+    i = x >> 120
+    if i < NCDF_LIMIT:
+        t = (x & _M120) - _H120
+        c10, c9, c8, c7, c6, c5, c4, c3, c2, c1, c0 = NCDF_ROWS[i]
+        a = (c10 * t >> 119) + c9
+        a = (a * t >> 119) + c8
+        a = (a * t >> 119) + c7
+        a = (a * t >> 119) + c6
+        a = (a * t >> 119) + c5
+        a = (a * t >> 119) + c4
+        a = (a * t >> 119) + c3
+        a = (a * t >> 119) + c2
+        a = (a * t >> 122) + c1
+        a = (a * t >> 128) + c0
+        n2 = a if d2 >= 0 else ONE - a
+    else:
+        n2 = ONE if d2 >= 0 else 0
+
+    if detail:
+        return sd, kd, n1, n2, d1, v, dq, dr
+    if is_call:
+        raw = sd * n1 - kd * n2
+    else:
+        raw = kd * (ONE - n2) - sd * (ONE - n1)
+    price = (raw + _HALF_F2) >> _F2
+    if price > INT256_MAX:
+        raise Overflow("result does not fit in int256")
+    return price
 
 
 def _intrinsic(is_call: bool, spot: int, strike: int) -> int:
@@ -189,18 +348,18 @@ def black_scholes_price(
     Put-call parity holds to one wad unit: ``C - P - round(S e^{-qT} - K e^{-rT})`` is
     -1, 0 or 1.
     """
-    _flag(is_call)
-    validate_inputs(spot, strike, volatility, expiry, rate, dividend_yield)
-    if expiry == 0:
-        return _intrinsic(is_call, spot, strike)
-    sd, kd, n1, n2, _d1, _st, _vst, _dq, _dr = _core(
-        spot, strike, volatility, expiry, rate, dividend_yield
-    )
-    if is_call:
-        raw = sd * n1 - kd * n2
-    else:
-        raw = kd * (ONE - n2) - sd * (ONE - n1)
-    return _fit((raw + _HALF_F2) >> _F2)
+    if (
+        type(is_call) is not bool
+        or type(spot) is not int
+        or type(strike) is not int
+        or type(volatility) is not int
+        or type(expiry) is not int
+        or type(rate) is not int
+        or type(dividend_yield) is not int
+    ):
+        _flag(is_call)
+        validate_inputs(spot, strike, volatility, expiry, rate, dividend_yield)
+    return bsm_kernel(is_call, spot, strike, volatility, expiry, rate, dividend_yield)
 
 
 def _expiry_greeks(is_call: bool, spot: int, strike: int) -> Greeks:
@@ -223,9 +382,10 @@ def _greeks(
     dividend_yield: int,
     black76: bool,
 ) -> Greeks:
-    sd, kd, n1, n2, d1, sqrt_t, vst, df_q, _df_r = _core(
-        spot, strike, volatility, expiry, rate, dividend_yield
+    sd, kd, n1, n2, d1, vst, df_q, _df_r = bsm_kernel(
+        is_call, spot, strike, volatility, expiry, rate, dividend_yield, True
     )
+    sqrt_t = isqrt((expiry << _F2) // YEAR_SECONDS)
     phi = npdf_q(d1)
     sdp = sd * phi  # S e^{-qT} phi(d1), wad x Q256
     # theta's first term: -S e^{-qT} phi(d1) sigma / (2 sqrt T)
@@ -244,7 +404,7 @@ def _greeks(
         rho_raw = -(kd * m2 * expiry) // YEAR_SECONDS
     if black76:
         rho_raw = -(raw * expiry) // YEAR_SECONDS
-    price = (raw + _HALF_F2) >> _F2
+    price = (raw + _HALF_F2) >> _F2  # the same integers and rounding as bsm_kernel's price
     delta = (delta_raw * WAD + _HALF_F2) >> _F2
     gamma_num = df_q * phi * _WAD2
     gamma_den = (spot * vst) << _F
@@ -280,18 +440,17 @@ def black76_price(
     ``C = e^{-rT} (F N(d1) - K N(d2))``, ``d1 = (ln(F/K) + s^2 T / 2) / (s sqrt T)``:
     Black-Scholes-Merton with the yield equal to the rate.
     """
-    _flag(is_call)
-    validate_inputs(forward, strike, volatility, expiry, rate, rate, InvalidSpot)
-    if expiry == 0:
-        return _intrinsic(is_call, forward, strike)
-    sd, kd, n1, n2, _d1, _st, _vst, _dq, _dr = _core(
-        forward, strike, volatility, expiry, rate, rate
-    )
-    if is_call:
-        raw = sd * n1 - kd * n2
-    else:
-        raw = kd * (ONE - n2) - sd * (ONE - n1)
-    return _fit((raw + _HALF_F2) >> _F2)
+    if (
+        type(is_call) is not bool
+        or type(forward) is not int
+        or type(strike) is not int
+        or type(volatility) is not int
+        or type(expiry) is not int
+        or type(rate) is not int
+    ):
+        _flag(is_call)
+        validate_inputs(forward, strike, volatility, expiry, rate, rate, InvalidSpot)
+    return bsm_kernel(is_call, forward, strike, volatility, expiry, rate, rate)
 
 
 def black76_greeks(

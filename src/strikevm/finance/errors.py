@@ -85,9 +85,18 @@ class TreeProbabilityOutOfRange(PricingError):
 
 
 class NoImpliedVolatility(PricingError):
-    """No volatility in ``[IV_MIN_VOLATILITY, IV_MAX_VOLATILITY]`` reproduces the price."""
+    """No volatility in ``[IV_MIN_VOLATILITY, IV_MAX_VOLATILITY]`` reproduces the price.
+
+    ``evaluations`` is the number of price evaluations the search made before it gave up
+    (0 when the input was refused before any), for charging gas by the work done.
+    """
 
     code = 13
+    evaluations: int
+
+    def __init__(self, *args: object, evaluations: int = 0) -> None:
+        super().__init__(*args)
+        self.evaluations = evaluations
 
 
 class Overflow(PricingError):

@@ -20,7 +20,9 @@ a price) of the target, when a Newton step is below ``2**-64`` of the volatility
 narrower than ``2**-72`` of it; it never makes more than ``IV_MAX_ITERATIONS``
 evaluations plus the two at the bracket ends, so the cost of a call is bounded, and
 :func:`implied_volatility_detail` reports how many it made (8 on average, 16 at most on
-the test grid). The result is rounded to the nearest wad (ties toward +infinity).
+the test grid); a :class:`NoImpliedVolatility` carries the count made before it was raised
+in its ``evaluations`` attribute. The result is rounded to the nearest wad (ties toward
++infinity).
 """
 
 from __future__ import annotations
@@ -82,7 +84,9 @@ def implied_volatility_detail(
     if not 0 <= price <= MAX_PRICE:
         raise InvalidPrice(f"price {price} outside [0, {MAX_PRICE}]")
     if expiry == 0:
-        raise NoImpliedVolatility("at expiry the price does not depend on volatility")
+        raise NoImpliedVolatility(
+            "at expiry the price does not depend on volatility", evaluations=0
+        )
 
     sqrt_t = isqrt((expiry << (2 * _F)) // YEAR_SECONDS)
     lnfk = (
@@ -108,9 +112,9 @@ def implied_volatility_detail(
         target -= forward_value
     upper = (sd if use_call else kd) << _F
     if target <= 0:
-        raise NoImpliedVolatility("price not above the no-arbitrage lower bound")
+        raise NoImpliedVolatility("price not above the no-arbitrage lower bound", evaluations=0)
     if target >= upper:
-        raise NoImpliedVolatility("price not below the no-arbitrage upper bound")
+        raise NoImpliedVolatility("price not below the no-arbitrage upper bound", evaluations=0)
 
     def evaluate(sig: int) -> tuple[int, int]:
         """OTM price (wad x Q256) and vega (same unit per unit volatility) at ``sig``."""
@@ -126,10 +130,10 @@ def implied_volatility_detail(
     lo, hi = _LO_Q, _HI_Q
     p_lo, _ = evaluate(lo)
     if p_lo >= target:
-        raise NoImpliedVolatility("price below the value at the minimum volatility")
+        raise NoImpliedVolatility("price below the value at the minimum volatility", evaluations=1)
     p_hi, _ = evaluate(hi)
     if p_hi <= target:
-        raise NoImpliedVolatility("price above the value at the maximum volatility")
+        raise NoImpliedVolatility("price above the value at the maximum volatility", evaluations=2)
 
     # First guess. Near the money, Corrado and Miller's quadratic approximation
     # s sqrt(T) ~ sqrt(2 pi) / (S' + K') * (C - D/2 + sqrt((C - D/2)**2 - D**2 / pi)),
@@ -186,7 +190,7 @@ def implied_volatility_detail(
             break
         sig = new
     else:
-        raise NoImpliedVolatility("volatility search did not converge")
+        raise NoImpliedVolatility("volatility search did not converge", evaluations=evaluations)
     vol = (sig * WAD + (1 << (_F - 1))) >> _F
     return ImpliedVolatility(vol, evaluations)
 
