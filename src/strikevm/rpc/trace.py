@@ -1,9 +1,9 @@
 """debug_traceTransaction with geth's struct logger (``structLogs``).
 
 The block's earlier transactions are re-executed on the parent block's state
-with the node's engine; the traced transaction then runs on a tracing copy
-of the reference interpreter (one opcode at a time from the shared opcode
-table) that records a log entry before each opcode. ``gasCost`` is the gas
+with the node's engine; the traced transaction then runs on the reference
+interpreter with a struct logger attached, which records a log entry before
+each opcode. ``gasCost`` is the gas
 the opcode consumed in its own frame; for calls and creates that is the
 static and dynamic cost plus what the callee used (geth shows the gas
 handed to the callee instead).
@@ -18,8 +18,7 @@ from strikevm.chain import executor as X
 from strikevm.chain.node import DevNode, NodeError
 from strikevm.chain.transaction import TransactionError
 from strikevm.rpc.errors import InvalidParams, RpcError
-from strikevm.vm import gas as G
-from strikevm.vm.analysis import jumpdests, push_value
+from strikevm.vm import interpreter
 from strikevm.vm.errors import (
     ExceptionalHalt,
     InvalidJump,
@@ -29,7 +28,6 @@ from strikevm.vm.errors import (
     StackUnderflow,
 )
 from strikevm.vm.frame import Frame
-from strikevm.vm.instructions import arithmetic
 from strikevm.vm.instructions import table as T
 
 __all__ = ["StructLogger", "TraceOptions", "trace_transaction"]
@@ -37,16 +35,6 @@ __all__ = ["StructLogger", "TraceOptions", "trace_transaction"]
 MAX_STRUCT_LOGS = 1_000_000
 
 
-def _expr_function(spec: T.OpSpec) -> Any:
-    names = [f"a{i}" for i in range(spec.n_in)]
-    body = spec.expr.format(*names) if spec.expr else ""
-    params = ", ".join(["f", *names])
-    return eval(f"lambda {params}: {body}", dict(arithmetic.HELPERS))  # noqa: S307
-
-
-_FUNCS: list[Any] = [
-    (_expr_function(s) if s.kind == T.EXPR else s.fn) if s is not None else None for s in T.OPCODES
-]
 _SLOAD = 0x54
 _SSTORE = 0x55
 
@@ -93,6 +81,8 @@ class StructLogger:
         self.storage: dict[int, dict[int, int]] = {}
         cap = options.limit or MAX_STRUCT_LOGS
         self.cap = min(cap, MAX_STRUCT_LOGS)
+        # (frame, entry) of the opcode each running frame is executing, innermost last
+        self._open: list[tuple[Frame, dict[str, Any] | None]] = []
 
     def _record(self, f: Frame, pc: int, op: int, name: str) -> dict[str, Any] | None:
         if len(self.logs) >= self.cap:
@@ -126,87 +116,35 @@ class StructLogger:
         self.logs.append(entry)
         return entry
 
+    def step(self, f: Frame, pc: int, op: int) -> None:
+        """Before each opcode: close the frame's previous entry, open this one."""
+        open_ = self._open
+        if open_ and open_[-1][0] is f:
+            self._close(open_.pop(), f)
+        spec = T.OPCODES[op]
+        entry = self._record(f, pc, op, spec.name if spec is not None else f"0x{op:02x}")
+        open_.append((f, entry))
+
+    def end(self, f: Frame, error: ExceptionalHalt | None) -> None:
+        """When the frame stops: the last opcode's cost, or the error it raised."""
+        open_ = self._open
+        if not open_ or open_[-1][0] is not f:
+            return
+        item = open_.pop()
+        if error is None:
+            self._close(item, f)
+        elif item[1] is not None:
+            item[1]["error"] = _error_text(error)
+
+    @staticmethod
+    def _close(item: tuple[Frame, dict[str, Any] | None], f: Frame) -> None:
+        entry = item[1]
+        if entry is not None:
+            entry["gasCost"] = entry["gas"] - f.gas
+
     def run(self, f: Frame) -> None:
-        """Execute ``f.code`` like the reference interpreter, logging each opcode."""
-        code = f.code
-        dests = jumpdests(code)
-        stack = f.stack
-        specs = T.OPCODES
-        funcs = _FUNCS
-        n = len(code)
-        pc = 0
-        entry: dict[str, Any] | None = None
-        try:
-            while pc < n:
-                op = code[pc]
-                spec = specs[op]
-                entry = self._record(f, pc, op, spec.name if spec is not None else f"0x{op:02x}")
-                before = f.gas
-                if spec is None:
-                    raise InvalidOpcode(f"0x{op:02x} at pc {pc}")
-                depth = len(stack)
-                if depth < spec.n_in:
-                    raise StackUnderflow(spec.name)
-                if depth - spec.n_in + spec.n_out > G.STACK_LIMIT:
-                    raise StackOverflow(spec.name)
-                g = f.gas - spec.gas
-                if g < 0:
-                    raise OutOfGas(spec.name)
-                f.gas = g
-                kind = spec.kind
-                next_pc = pc + 1
-                if kind == T.PUSH:
-                    stack.append(push_value(code, pc, spec.arg))
-                    next_pc = pc + 1 + spec.arg
-                elif kind == T.EXPR or kind == T.FN:
-                    args = [stack.pop() for _ in range(spec.n_in)]
-                    result = funcs[op](f, *args)
-                    if spec.n_out:
-                        stack.append(result)
-                elif kind == T.DUP:
-                    stack.append(stack[-spec.arg])
-                elif kind == T.SWAP:
-                    i = -1 - spec.arg
-                    stack[-1], stack[i] = stack[i], stack[-1]
-                elif kind == T.POP:
-                    stack.pop()
-                elif kind == T.JUMP:
-                    dest = stack.pop()
-                    if dest not in dests:
-                        raise InvalidJump(str(dest))
-                    next_pc = dest
-                elif kind == T.JUMPI:
-                    dest = stack.pop()
-                    cond = stack.pop()
-                    if cond:
-                        if dest not in dests:
-                            raise InvalidJump(str(dest))
-                        next_pc = dest
-                elif kind == T.PC:
-                    stack.append(pc)
-                elif kind == T.GAS:
-                    stack.append(f.gas)
-                elif kind == T.JUMPDEST:
-                    pass
-                elif kind == T.STOP:
-                    if entry is not None:
-                        entry["gasCost"] = before - f.gas
-                    return
-                elif kind == T.HALT:
-                    args = [stack.pop() for _ in range(spec.n_in)]
-                    funcs[op](f, *args)
-                    if entry is not None:
-                        entry["gasCost"] = before - f.gas
-                    return
-                else:
-                    raise InvalidOpcode(f"INVALID at pc {pc}")
-                if entry is not None:
-                    entry["gasCost"] = before - f.gas
-                pc = next_pc
-        except ExceptionalHalt as exc:
-            if entry is not None:
-                entry["error"] = _error_text(exc)
-            raise
+        """The engine: the reference interpreter with this logger attached."""
+        interpreter.run(f, self)
 
 
 def _error_text(exc: ExceptionalHalt) -> str:

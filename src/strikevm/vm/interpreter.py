@@ -7,11 +7,18 @@ batching of gas and stack checks.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from strikevm.vm import gas as G
 from strikevm.vm.analysis import jumpdests, push_value
-from strikevm.vm.errors import InvalidJump, InvalidOpcode, OutOfGas, StackOverflow, StackUnderflow
+from strikevm.vm.errors import (
+    ExceptionalHalt,
+    InvalidJump,
+    InvalidOpcode,
+    OutOfGas,
+    StackOverflow,
+    StackUnderflow,
+)
 from strikevm.vm.frame import Frame
 from strikevm.vm.instructions import arithmetic
 from strikevm.vm.instructions import table as T
@@ -32,8 +39,30 @@ _JUMPDEST_CACHE: dict[bytes, frozenset[int]] = {}
 _CACHE_LIMIT = 4096
 
 
-def run(f: Frame) -> None:
+class Tracer(Protocol):
+    """Observer of the reference interpreter (used by debug tracing)."""
+
+    def step(self, f: Frame, pc: int, op: int) -> None:
+        """Called before each opcode executes."""
+
+    def end(self, f: Frame, error: ExceptionalHalt | None) -> None:
+        """Called once when the frame stops, normally or with an exceptional halt."""
+
+
+def run(f: Frame, tracer: Tracer | None = None) -> None:
     """Execute ``f.code`` until it halts; raise an ExceptionalHalt on failure."""
+    if tracer is None:
+        _loop(f, None)
+        return
+    try:
+        _loop(f, tracer)
+    except ExceptionalHalt as exc:
+        tracer.end(f, exc)
+        raise
+    tracer.end(f, None)
+
+
+def _loop(f: Frame, tracer: Tracer | None) -> None:
     code = f.code
     dests = _JUMPDEST_CACHE.get(code)
     if dests is None:
@@ -47,6 +76,8 @@ def run(f: Frame) -> None:
     pc = 0
     while pc < n:
         op = code[pc]
+        if tracer is not None:
+            tracer.step(f, pc, op)
         spec = specs[op]
         if spec is None:
             raise InvalidOpcode(f"0x{op:02x} at pc {pc}")
