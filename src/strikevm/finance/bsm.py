@@ -24,6 +24,7 @@ reduction, short polynomials, no helper calls).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from .bsm_tables import (
@@ -326,6 +327,60 @@ def bsm_kernel(
     return price
 
 
+# The optional C accelerator (``_bsm_native.c``): the same integers as bsm_kernel for every
+# input, faster. It takes every constant and table from here and bsm_tables, and hands any
+# input it does not price itself (errors, expiry 0) back to bsm_kernel.
+try:
+    from . import _bsm_native as _native
+except ImportError:  # not built: the Python kernel alone, same results
+    _native = None
+
+NATIVE: bool = False
+"""Whether the C accelerator is loaded and used by :data:`bsm_price`."""
+bsm_price: Callable[[bool, int, int, int, int, int, int], int] = bsm_kernel
+"""The price of :func:`bsm_kernel` (same arguments, without ``detail``): the C accelerator
+when it is built, else the kernel itself."""
+bsm_price_words: Callable[[bytes, bool], bytes | None] | None = None
+"""``(calldata, black76) -> 32-byte price or None``: the C accelerator's decoding of a
+``blackScholesPrice`` / ``black76Price`` call (``None`` unless it is a plain success), or
+``None`` without the accelerator."""
+
+if _native is not None:
+    _native.init(
+        bsm_kernel,
+        (
+            _CV,
+            _KV,
+            _CY,
+            _KY,
+            EXP_C1,
+            EXP_C2,
+            EXP_C3,
+            EXP_C4,
+            LN_A3,
+            LN_A5,
+            LN_A7,
+            LN_A9,
+            LN2_Q,
+            MAX_PRICE,
+            MAX_VOLATILITY,
+            MAX_EXPIRY_SECONDS,
+            MAX_RATE,
+        ),
+        POW2_HI,
+        POW2_MID,
+        POW2_LO,
+        LN_RECIP,
+        LN_CORR,
+        LN2_MULTIPLES,
+        SQRT_SEED,
+        NCDF_ROWS,
+    )
+    NATIVE = True
+    bsm_price = _native.price
+    bsm_price_words = _native.price_words
+
+
 def _intrinsic(is_call: bool, spot: int, strike: int) -> int:
     if is_call:
         return spot - strike if spot > strike else 0
@@ -359,7 +414,7 @@ def black_scholes_price(
     ):
         _flag(is_call)
         validate_inputs(spot, strike, volatility, expiry, rate, dividend_yield)
-    return bsm_kernel(is_call, spot, strike, volatility, expiry, rate, dividend_yield)
+    return bsm_price(is_call, spot, strike, volatility, expiry, rate, dividend_yield)
 
 
 def _expiry_greeks(is_call: bool, spot: int, strike: int) -> Greeks:
@@ -450,7 +505,7 @@ def black76_price(
     ):
         _flag(is_call)
         validate_inputs(forward, strike, volatility, expiry, rate, rate, InvalidSpot)
-    return bsm_kernel(is_call, forward, strike, volatility, expiry, rate, rate)
+    return bsm_price(is_call, forward, strike, volatility, expiry, rate, rate)
 
 
 def black76_greeks(

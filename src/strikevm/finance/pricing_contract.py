@@ -26,7 +26,7 @@ from strikevm.vm.errors import OutOfGas
 from strikevm.vm.evm import Revert
 
 from . import abi
-from .bsm import bsm_kernel
+from .bsm import bsm_price, bsm_price_words
 from .pricing import (
     IV_MAX_ITERATIONS,
     MAX_BINOMIAL_STEPS,
@@ -65,16 +65,16 @@ PRICING_ADDRESS = 0x53540001
 
 GAS_BASE = 400
 """Any call that is rejected before a function runs (short or unknown selector, value)."""
-GAS_BS_PRICE = 1_800
+GAS_BS_PRICE = 600
 GAS_BS_GREEKS = 3_200
-GAS_B76_PRICE = 1_500
+GAS_B76_PRICE = 550
 GAS_B76_GREEKS = 3_100
 GAS_IV_BASE = 2_000
 GAS_IV_EVALUATION = 1_750
 GAS_BINOMIAL_BASE = 10_000
 GAS_BINOMIAL_NODE = 36
 GAS_BATCH_BASE = 1_000
-GAS_BATCH_OPTION = 1_600
+GAS_BATCH_OPTION = 650
 
 IV_MAX_EVALUATIONS = IV_MAX_ITERATIONS + 2
 """Most price evaluations an implied-volatility search makes (the bracket ends included)."""
@@ -446,6 +446,10 @@ class StrikePricing:
         if gas < GAS_BS_PRICE:
             return _oog()
         left = gas - GAS_BS_PRICE
+        if bsm_price_words is not None:  # the C accelerator: None unless a plain success
+            output = bsm_price_words(data, False)
+            if output is not None:
+                return MessageResult(True, left, output)
         if len(data) < _OPTION_END:
             return _revert(left, _MALFORMED_DATA)
         fb = int.from_bytes
@@ -460,7 +464,7 @@ class StrikePricing:
         rate = fb(data[164:196], signed=True)
         dividend_yield = fb(data[196:228], signed=True)
         try:
-            price = bsm_kernel(flag == 1, spot, strike, volatility, expiry, rate, dividend_yield)
+            price = bsm_price(flag == 1, spot, strike, volatility, expiry, rate, dividend_yield)
         except (ValueError, ArithmeticError) as exc:
             args = (flag == 1, spot, strike, volatility, expiry, rate, dividend_yield)
             return _revert(left, error_data(exc, _OPTION, args))
@@ -472,6 +476,10 @@ class StrikePricing:
         if gas < GAS_B76_PRICE:
             return _oog()
         left = gas - GAS_B76_PRICE
+        if bsm_price_words is not None:
+            output = bsm_price_words(data, True)
+            if output is not None:
+                return MessageResult(True, left, output)
         if len(data) < _B76_END:
             return _revert(left, _MALFORMED_DATA)
         fb = int.from_bytes
@@ -485,7 +493,7 @@ class StrikePricing:
         expiry = w & _MASK256
         rate = fb(data[164:196], signed=True)
         try:
-            price = bsm_kernel(flag == 1, forward, strike, volatility, expiry, rate, rate)
+            price = bsm_price(flag == 1, forward, strike, volatility, expiry, rate, rate)
         except (ValueError, ArithmeticError) as exc:
             args = (flag == 1, forward, strike, volatility, expiry, rate)
             return _revert(left, error_data(exc, _B76, args))
@@ -551,7 +559,7 @@ class StrikePricing:
         out = [abi.encode_uint(_W), abi.encode_uint(count)]
         append = out.append
         size = self._ITEM_SIZE
-        price = bsm_kernel  # black_scholes_price without its type checks: the decoder's
+        price = bsm_price  # black_scholes_price without its type checks: the decoder's
         fb = int.from_bytes
         mask = _MASK256
         for i in range(count):
