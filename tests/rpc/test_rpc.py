@@ -178,11 +178,15 @@ def test_batch_and_notifications(node: NodeProcess) -> None:
 def test_dev_helpers(node: NodeProcess) -> None:
     start = int(node.call("eth_blockNumber"), 16)
     snap = node.call("evm_snapshot")
-    node.call("eth_sendTransaction", {"from": A0, "to": A1, "value": "0x1"})
+    reverted_tx = node.call("eth_sendTransaction", {"from": A0, "to": A1, "value": "0x1"})
+    assert node.call("eth_getTransactionReceipt", reverted_tx)["status"] == "0x1"
     assert node.call("evm_mine") == "0x0"
     assert int(node.call("eth_blockNumber"), 16) == start + 2
     assert node.call("evm_revert", snap) is True
     assert int(node.call("eth_blockNumber"), 16) == start
+    # the reverted transaction's receipt is gone, from every read path
+    assert node.call("eth_getTransactionReceipt", reverted_tx) is None
+    assert node.call("eth_getTransactionByHash", reverted_tx) is None
     latest = node.call("eth_getBlockByNumber", "latest", False)
     ts = int(latest["timestamp"], 16) + 500
     assert node.call("evm_setNextBlockTimestamp", hex(ts)) is None

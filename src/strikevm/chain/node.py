@@ -396,6 +396,8 @@ class DevNode:
         self.accounts = list(dev_accounts(self.config.mnemonic, self.config.dev_account_count))
         self.keys: dict[int, bytes] = dict(self.accounts)
         self.listeners: list[Callable[[StoredBlock, int], None]] = []
+        # Called with the new head number when the chain goes back (evm_revert).
+        self.rewind_listeners: list[Callable[[int], None]] = []
         self.time_offset = 0
         self.next_timestamp: int | None = None
         self._snapshots: dict[int, _Snapshot] = {}
@@ -833,6 +835,8 @@ class DevNode:
             return False
         for sid in [s for s in self._snapshots if s >= snapshot_id]:
             del self._snapshots[sid]
+        for listener in list(self.rewind_listeners):
+            listener(snap.number)
         self.store.rewind(snap.number, snap.state)
         self.state = snap.state
         self.pool.clear()

@@ -6,6 +6,15 @@ header opens a WebSocket that takes the same requests plus ``eth_subscribe``
 Prometheus metrics. Bodies over ``max_body`` bytes are refused with HTTP 413
 and a JSON-RPC error. Every node call runs on one dedicated thread, so the
 node sees one request at a time and the event loop stays responsive.
+
+Requests with submissions go to the node thread in group jobs, one at a
+time: a group job runs the requests that arrived while the previous one ran,
+pooling their transactions, then (automine) mines one round for all of them
+(group commit: one block and one durable write) and settles their answers.
+Raw transactions are decoded, and their senders recovered, on the event loop
+before they join a group. Receipts of mined transactions, the chain id and
+the head number are read from committed, immutable data and answered on the
+event loop without a hop to the node thread (see :meth:`RpcServer._answer_now`).
 """
 
 from __future__ import annotations
@@ -14,6 +23,7 @@ import asyncio
 import json
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -23,6 +33,7 @@ from aiohttp import WSMsgType, web
 from strikevm.chain import node as N
 from strikevm.chain.node import DevNode
 from strikevm.chain.store import StoredBlock
+from strikevm.chain.transaction import Transaction
 from strikevm.rpc.errors import (
     INTERNAL_ERROR,
     INVALID_REQUEST,
@@ -31,7 +42,16 @@ from strikevm.rpc.errors import (
     RpcError,
     from_node_error,
 )
-from strikevm.rpc.methods import LogFilter, Methods, format_block, format_log, quantity
+from strikevm.rpc.methods import (
+    LogFilter,
+    Methods,
+    data,
+    format_block,
+    format_log,
+    format_receipt,
+    parse_data,
+    quantity,
+)
 from strikevm.rpc.metrics import Metrics
 
 __all__ = ["RpcServer"]
@@ -42,6 +62,10 @@ DEFAULT_MAX_BODY = 5 * 1024 * 1024
 DEFAULT_MAX_BATCH = 1000
 SEND_METHODS = frozenset(("eth_sendRawTransaction", "eth_sendTransaction"))
 MAX_SUBSCRIPTIONS_PER_SOCKET = 1000
+# Blocks whose transactions' receipts are answered on the event loop.
+RECENT_BLOCKS = 1024
+
+_Answer = tuple[Any, "RpcError | None"]
 
 
 def _response(req_id: Any, result: Any = None, error: RpcError | None = None) -> dict[str, Any]:
@@ -51,6 +75,15 @@ def _response(req_id: Any, result: Any = None, error: RpcError | None = None) ->
     else:
         out["result"] = result
     return out
+
+
+class _Decoded:
+    """The params of an eth_sendRawTransaction whose transaction was decoded on the event loop."""
+
+    __slots__ = ("tx",)
+
+    def __init__(self, tx: Transaction) -> None:
+        self.tx = tx
 
 
 class _Subscription:
@@ -92,11 +125,17 @@ class RpcServer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._on_block = on_block
         self._miner: asyncio.Task | None = None
-        # Group commit: with automine, submissions only pool the transaction and
-        # the requests then share one mining round (see _mine_round).
-        self._round: asyncio.Future | None = None
+        # Group commit: requests with submissions wait here (event loop only) for
+        # the next group job, which pools them all and mines one round (_flush).
+        self._pending: list[tuple[list[tuple[str, Any]], asyncio.Future]] = []
+        self._flushing = False
+        # Mined transactions of recent blocks: hash -> (block, index). Written only
+        # on the node thread after a block is durably committed; read on the loop.
+        self._mined: dict[bytes, tuple[StoredBlock, int]] = {}
+        self._mined_blocks: deque[StoredBlock] = deque()
         node.defer_automine = True
         node.listeners.append(self._block_mined)
+        node.rewind_listeners.append(self._rewound)
 
     # ------------------------------------------------------------------ app
     def app(self) -> web.Application:
@@ -133,6 +172,17 @@ class RpcServer:
         self.metrics.observe_block(
             len(stored.block.transactions), stored.header.gas_used, elapsed_ns
         )
+        mined = self._mined
+        for index, tx in enumerate(stored.block.transactions):
+            mined[tx.hash] = (stored, index)
+        blocks = self._mined_blocks
+        blocks.append(stored)
+        while len(blocks) > RECENT_BLOCKS:
+            old = blocks.popleft()
+            for tx in old.block.transactions:
+                entry = mined.get(tx.hash)
+                if entry is not None and entry[0] is old:
+                    del mined[tx.hash]
         if self._on_block is not None:
             self._on_block(stored, elapsed_ns)
         loop = self._loop
@@ -159,11 +209,58 @@ class RpcServer:
                 }
                 loop.call_soon_threadsafe(_put_nowait, sub.queue, message)
 
+    def _rewound(self, number: int) -> None:
+        """Runs on the node thread when the head goes back (evm_revert), before it answers."""
+        self._mined = {}
+        self._mined_blocks = deque()
+
     # ------------------------------------------------------------- dispatch
+    def _answer_now(self, method: str, params: Any) -> _Answer | None:
+        """Answer a read of committed, immutable data on the event loop, or None.
+
+        The node thread mutates the live state, the pool and the store's head
+        and block cache; none of that is read here. ``_mined`` holds only blocks
+        that are already durably committed (the node thread adds them after the
+        commit returns), and a StoredBlock never changes. The dict is only
+        replaced or updated item by item on the node thread, and evm_revert
+        replaces it before its own answer is sent, so every answer given here
+        is one that a read ordered at this instant would give too. Anything not
+        found here (pending, unknown, older transactions; bad parameters) goes
+        to the node thread as before.
+        """
+        if method == "eth_getTransactionReceipt":
+            if not isinstance(params, list) or len(params) != 1:
+                return None
+            value = params[0]
+            if not isinstance(value, str) or len(value) != 66 or value[:2] not in ("0x", "0X"):
+                return None
+            try:
+                tx_hash = bytes.fromhex(value[2:])
+            except ValueError:
+                return None
+            entry = self._mined.get(tx_hash)
+            if entry is None:
+                return None
+            return format_receipt(self.node.receipt_at(*entry)), None
+        if method == "eth_chainId" or method == "eth_blockNumber":
+            if params is not None and params != []:
+                return None
+            if method == "eth_chainId":
+                return quantity(self.node.config.chain_id), None
+            head = self.node.store.head_number
+            return (quantity(head), None) if head is not None else None
+        return None
+
     def _dispatch_sync(self, method: str, params: Any) -> tuple[Any, RpcError | None]:
         start = time.perf_counter()
         try:
-            result = self.methods.call(method, params)
+            if type(params) is _Decoded:
+                try:
+                    result = data(self.node.submit(params.tx))
+                except N.NodeError as exc:
+                    raise from_node_error(exc) from None
+            else:
+                result = self.methods.call(method, params)
             error = None
         except RpcError as exc:
             result, error = None, exc
@@ -194,41 +291,116 @@ class RpcServer:
             raise RpcError(INVALID_REQUEST, "invalid request: method must be a string")
         return req_id, method, item.get("params"), notification
 
-    async def _mine_round(self) -> None:
-        """Wait for a mining round that starts after the caller's submission.
+    def _predecode(self, method: str, params: Any) -> Any:
+        """Params for the node thread: a raw transaction is decoded here, off the node thread.
 
-        The executor runs one job at a time, so a round that is not finished
-        when a submission has completed started after it and will include its
-        transaction; otherwise a new round is queued.
+        Decoding (and recovering the sender) depends only on the bytes and the
+        chain id. Anything unusual is left as it is and the node thread reports it.
         """
-        fut = self._round
-        if fut is None or fut.done():
-            loop = asyncio.get_running_loop()
-            fut = self._round = loop.run_in_executor(self.executor, self.node.mine_ready)
-        await asyncio.shield(fut)
-
-    def _settle_sync(self, tx_hash: str) -> RpcError | None:
+        if method != "eth_sendRawTransaction" or type(params) is not list or len(params) != 1:
+            return params
         try:
-            self.node.settle(bytes.fromhex(tx_hash[2:]))
+            return _Decoded(self.node.decode_raw(parse_data(params[0], "invalid argument 0")))
+        except (RpcError, N.NodeError):
+            return params
+
+    async def _submit(self, calls: list[tuple[str, Any]]) -> list[_Answer]:
+        """A request (or batch) with submissions: joins the next group job.
+
+        One group job runs on the node thread at a time; requests that arrive
+        meanwhile wait and then share the next one (and its block).
+        """
+        loop = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = loop
+        fut: asyncio.Future = loop.create_future()
+        self._pending.append(([(m, self._predecode(m, p)) for m, p in calls], fut))
+        if not self._flushing:
+            self._flushing = True
+            loop.call_soon(self._flush)
+        return await fut  # type: ignore[no-any-return]
+
+    def _flush(self) -> None:
+        """Event loop: hand every waiting request to the node thread in one group job."""
+        batch, self._pending = self._pending, []
+        if not batch:
+            self._flushing = False
+            return
+        loop = self._loop
+        assert loop is not None
+        calls = [call for request, _ in batch for call in request]
+        job = loop.run_in_executor(self.executor, self._group_job, calls)
+        job.add_done_callback(lambda done: self._flushed(batch, done))
+
+    def _flushed(
+        self, batch: list[tuple[list[tuple[str, Any]], asyncio.Future]], job: asyncio.Future
+    ) -> None:
+        """Event loop: answer the requests of a finished group job, then start the next one."""
+        if job.cancelled() or job.exception() is not None:
+            exc = None if job.cancelled() else job.exception()
+            err = RpcError(INTERNAL_ERROR, f"internal error: {exc!r}")
+            answers: list[_Answer] = [(None, err)] * sum(len(request) for request, _ in batch)
+        else:
+            answers = job.result()
+        at = 0
+        for request, fut in batch:
+            if not fut.done():
+                fut.set_result(answers[at : at + len(request)])
+            at += len(request)
+        loop = self._loop
+        assert loop is not None
+        loop.call_soon(self._flush)
+
+    def _group_job(self, calls: list[tuple[str, Any]]) -> list[_Answer]:
+        """Node thread: run the calls in order, then mine one round for their submissions.
+
+        With automine, submissions only pool their transactions, so everything
+        submitted in the group shares one block (and one durable write); each
+        submission is then settled (an error if it was dropped at mining).
+        """
+        results = [self._dispatch_sync(method, params) for method, params in calls]
+        if not self.node.config.automine:
+            return results
+        sent = [
+            k
+            for k, ((method, _), (_, error)) in enumerate(zip(calls, results, strict=True))
+            if method in SEND_METHODS and error is None
+        ]
+        if not sent:
+            return results
+        try:
+            self.node.mine_ready()
+        except Exception as exc:  # noqa: BLE001 - reported to every waiting request
+            err = RpcError(INTERNAL_ERROR, f"internal error: {exc!r}")
+            for k in sent:
+                results[k] = (None, err)
+            return results
+        for k in sent:
+            err = self._settle_sync(bytes.fromhex(results[k][0][2:]))
+            if err is not None:
+                results[k] = (None, err)
+        return results
+
+    def _settle_sync(self, tx_hash: bytes) -> RpcError | None:
+        try:
+            self.node.settle(tx_hash)
         except N.NodeError as exc:
             return from_node_error(exc)
         return None
 
-    async def _settle(self, sends: list[tuple[int, Any]]) -> list[RpcError | None]:
-        """Mine the submitted transactions; the error of each one dropped at mining."""
+    async def _dispatch(self, calls: list[tuple[str, Any]]) -> list[_Answer]:
+        """Run node calls on the node thread; submissions return once mined (automine)."""
+        if any(method in SEND_METHODS for method, _ in calls):
+            return await self._submit(calls)
         loop = asyncio.get_running_loop()
-        try:
-            await self._mine_round()
-        except Exception as exc:  # noqa: BLE001 - reported to every waiting request
-            err = RpcError(INTERNAL_ERROR, f"internal error: {exc!r}")
-            return [err for _ in sends]
-        return [await loop.run_in_executor(self.executor, self._settle_sync, h) for _, h in sends]
+        if len(calls) == 1:
+            return [await loop.run_in_executor(self.executor, self._dispatch_sync, *calls[0])]
+        return await loop.run_in_executor(self.executor, self._run_many, calls)
 
     async def handle_payload(
         self, payload: Any, ws: _Socket | None = None
     ) -> dict[str, Any] | list[dict[str, Any]] | None:
         """Answer a decoded single request or batch (None when nothing is due)."""
-        loop = asyncio.get_running_loop()
         if isinstance(payload, list):
             if not payload:
                 return _response(None, error=RpcError(INVALID_REQUEST, "empty batch"))
@@ -258,18 +430,7 @@ class RpcServer:
                 calls.append((method, params))
                 where.append((i, req_id, note))
             if calls:
-                results = await loop.run_in_executor(self.executor, self._run_many, calls)
-                sends = [
-                    (k, result)
-                    for k, ((method, _), (result, error)) in enumerate(
-                        zip(calls, results, strict=True)
-                    )
-                    if method in SEND_METHODS and error is None and self.node.config.automine
-                ]
-                if sends:
-                    for (k, _), err in zip(sends, await self._settle(sends), strict=True):
-                        if err is not None:
-                            results[k] = (None, err)
+                results = await self._dispatch(calls)
                 for (i, req_id, note), (result, error) in zip(where, results, strict=True):
                     if not note:
                         answers[i] = _response(req_id, result, error)
@@ -282,13 +443,13 @@ class RpcServer:
         if ws is not None and method in ("eth_subscribe", "eth_unsubscribe"):
             result, error = await self._ws_method(ws, method, params)
         else:
-            result, error = await loop.run_in_executor(
-                self.executor, self._dispatch_sync, method, params
-            )
-            if method in SEND_METHODS and error is None and self.node.config.automine:
-                (err,) = await self._settle([(0, result)])
-                if err is not None:
-                    result, error = None, err
+            start = time.perf_counter()
+            now = self._answer_now(method, params)
+            if now is not None:
+                result, error = now
+                self.metrics.observe_request(method, time.perf_counter() - start, True)
+            else:
+                ((result, error),) = await self._dispatch([(method, params)])
         return None if note else _response(req_id, result, error)
 
     # ----------------------------------------------------------------- HTTP
