@@ -1,1 +1,1 @@
-"""Primitive types and encodings: 256-bit word helpers, hex, RLP."""
+"""Primitive types and encodings: hex helpers and RLP."""

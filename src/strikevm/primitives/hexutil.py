@@ -29,16 +29,5 @@ def hex_to_int(text: str) -> int:
         raise HexError(f"invalid hex number: {text[:40]!r}") from exc
 
 
-def hex_to_address(text: str) -> bytes:
-    raw = hex_to_bytes(text)
-    if len(raw) > 20:
-        raise HexError(f"address longer than 20 bytes: {text!r}")
-    return raw.rjust(20, b"\x00")
-
-
 def to_hex(data: bytes) -> str:
     return "0x" + data.hex()
-
-
-def int_to_hex(value: int) -> str:
-    return hex(value)

@@ -1,6 +1,4 @@
-"""Cancun gas schedule constants and the memory expansion cost."""
-
-from strikevm.vm.errors import OutOfGas
+"""Cancun gas schedule constants and limits."""
 
 ZERO = 0
 BASE = 2
@@ -49,24 +47,3 @@ MAX_REFUND_QUOTIENT = 5
 # Memory past this many bytes can never be paid for with any gas limit a
 # transaction can carry, so larger offsets are rejected before allocating.
 MEMORY_LIMIT = 1 << 32
-
-
-def memory_cost(words: int) -> int:
-    return MEMORY * words + (words * words) // 512
-
-
-def expansion_cost(current_bytes: int, end: int) -> int:
-    """Gas to grow memory from ``current_bytes`` to cover byte offset ``end``."""
-    if end <= current_bytes:
-        return 0
-    if end > MEMORY_LIMIT:
-        raise OutOfGas("memory expansion beyond any affordable size")
-    new_words = (end + 31) >> 5
-    old_words = current_bytes >> 5
-    return MEMORY * (new_words - old_words) + (new_words * new_words) // 512 - (
-        old_words * old_words
-    ) // 512
-
-
-def words(size: int) -> int:
-    return (size + 31) >> 5
