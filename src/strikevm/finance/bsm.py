@@ -164,6 +164,25 @@ def discount_factor_q(rate: int, expiry: int) -> int:
     return exp_q(-((rate * expiry << _F) // _T_DEN))
 
 
+
+def _pow2(u: int) -> int:
+    """2**(u / 2**128) in Q128, for a discount exponent u = -rT / ln 2 (Q128).
+
+    2**(j1/4096) 2**(j2/2**24) e**(g ln 2) with g < 2**-24 and a degree-4
+    polynomial; |u| < 1 needs no shift.
+    """
+    g = u & _M104
+    p = ((((((EXP_C4 * g >> 104) + EXP_C3) * g >> 104) + EXP_C2) * g >> 104) + EXP_C1) * g
+    if -ONE <= u < ONE:
+        return (POW2_MID[(u >> 116) + 4096] * POW2_LO[(u >> 104) & 4095] >> 128) * (
+            (p >> 110) + ONE
+        ) >> 128
+    d = (POW2_HI[(u >> 116) & 4095] * POW2_LO[(u >> 104) & 4095] >> 128) * (
+        (p >> 110) + ONE
+    ) >> 128
+    k = u >> 128
+    return d << k if k >= 0 else d >> -k
+
 def bsm_kernel(
     is_call: bool,
     spot: int,
@@ -208,24 +227,11 @@ def bsm_kernel(
     v = (v + n // v) >> 1
     v = (v + n // v) >> 1
 
-    # Discount factors 2**u, u = -rT / ln 2 (Q128): 2**(j1/4096) 2**(j2/2**24) e**(g ln 2)
-    # with g < 2**-24 and a degree-4 polynomial; |u| < 1 (|rT| < ln 2) needs no shift.
+    # Discount factors 2**u, u = -rT / ln 2 (Q128), see _pow2.
     ec = expiry * _CY
     if rate:
-        u = rate * ec >> _KY
-        g = u & _M104
-        p = ((((((EXP_C4 * g >> 104) + EXP_C3) * g >> 104) + EXP_C2) * g >> 104) + EXP_C1) * g
-        if -ONE <= u < ONE:
-            dr = (POW2_MID[(u >> 116) + 4096] * POW2_LO[(u >> 104) & 4095] >> 128) * (
-                (p >> 110) + ONE
-            ) >> 128
-        else:
-            dr = (POW2_HI[(u >> 116) & 4095] * POW2_LO[(u >> 104) & 4095] >> 128) * (
-                (p >> 110) + ONE
-            ) >> 128
-            k = u >> 128
-            dr = dr << k if k >= 0 else dr >> -k
-        ur = u
+        ur = rate * ec >> _KY
+        dr = _pow2(ur)
         kd = strike * dr
     else:
         ur = 0
@@ -236,20 +242,8 @@ def bsm_kernel(
         dq = dr
         sd = spot * dr
     elif q:
-        u = q * ec >> _KY
-        g = u & _M104
-        p = ((((((EXP_C4 * g >> 104) + EXP_C3) * g >> 104) + EXP_C2) * g >> 104) + EXP_C1) * g
-        if -ONE <= u < ONE:
-            dq = (POW2_MID[(u >> 116) + 4096] * POW2_LO[(u >> 104) & 4095] >> 128) * (
-                (p >> 110) + ONE
-            ) >> 128
-        else:
-            dq = (POW2_HI[(u >> 116) & 4095] * POW2_LO[(u >> 104) & 4095] >> 128) * (
-                (p >> 110) + ONE
-            ) >> 128
-            k = u >> 128
-            dq = dq << k if k >= 0 else dq >> -k
-        uq = u
+        uq = q * ec >> _KY
+        dq = _pow2(uq)
         sd = spot * dq
     else:
         uq = 0

@@ -443,61 +443,12 @@ class StrikePricing:
         """blackScholesPrice, the hot path: the words decoded inline and passed straight to
         the kernel (``black_scholes_price`` without its type checks, which the decoder makes
         redundant)."""
-        if gas < GAS_BS_PRICE:
-            return _oog()
-        left = gas - GAS_BS_PRICE
-        if bsm_price_words is not None:  # the C accelerator: None unless a plain success
-            output = bsm_price_words(data, False)
-            if output is not None:
-                return MessageResult(True, left, output)
-        if len(data) < _OPTION_END:
-            return _revert(left, _MALFORMED_DATA)
-        fb = int.from_bytes
-        flag = fb(data[4:36])
-        if flag > 1:
-            return _revert(left, _MALFORMED_DATA)
-        w = fb(data[36:164])
-        spot = w >> 768
-        strike = (w >> 512) & _MASK256
-        volatility = (w >> 256) & _MASK256
-        expiry = w & _MASK256
-        rate = fb(data[164:196], signed=True)
-        dividend_yield = fb(data[196:228], signed=True)
-        try:
-            price = bsm_price(flag == 1, spot, strike, volatility, expiry, rate, dividend_yield)
-        except (ValueError, ArithmeticError) as exc:
-            args = (flag == 1, spot, strike, volatility, expiry, rate, dividend_yield)
-            return _revert(left, error_data(exc, _OPTION, args))
-        return MessageResult(True, left, price.to_bytes(_W, "big"))
+        return _price_call(data, gas, black76=False)
 
     @staticmethod
     def _black76_price(data: bytes, gas: int) -> MessageResult:
         """black76Price, decoded inline like blackScholesPrice."""
-        if gas < GAS_B76_PRICE:
-            return _oog()
-        left = gas - GAS_B76_PRICE
-        if bsm_price_words is not None:
-            output = bsm_price_words(data, True)
-            if output is not None:
-                return MessageResult(True, left, output)
-        if len(data) < _B76_END:
-            return _revert(left, _MALFORMED_DATA)
-        fb = int.from_bytes
-        flag = fb(data[4:36])
-        if flag > 1:
-            return _revert(left, _MALFORMED_DATA)
-        w = fb(data[36:164])
-        forward = w >> 768
-        strike = (w >> 512) & _MASK256
-        volatility = (w >> 256) & _MASK256
-        expiry = w & _MASK256
-        rate = fb(data[164:196], signed=True)
-        try:
-            price = bsm_price(flag == 1, forward, strike, volatility, expiry, rate, rate)
-        except (ValueError, ArithmeticError) as exc:
-            args = (flag == 1, forward, strike, volatility, expiry, rate)
-            return _revert(left, error_data(exc, _B76, args))
-        return MessageResult(True, left, price.to_bytes(_W, "big"))
+        return _price_call(data, gas, black76=True)
 
     _IV = FUNCTIONS["impliedVolatility"]
     _IV_KINDS = tuple(_KIND[kind] for kind in _IV.input_types)
@@ -583,3 +534,38 @@ class StrikePricing:
                 reason = error_data(exc, _OPTION, args)
                 return _revert(left, abi.encode_error(ERR_BATCH_ITEM, (i, reason)))
         return MessageResult(True, left, b"".join(out))
+
+
+def _price_call(data: bytes, gas: int, *, black76: bool) -> MessageResult:
+    """blackScholesPrice / black76Price: charge, decode the words, price, encode."""
+    cost = GAS_B76_PRICE if black76 else GAS_BS_PRICE
+    if gas < cost:
+        return _oog()
+    left = gas - cost
+    if bsm_price_words is not None:  # the C accelerator: None unless a plain success
+        output = bsm_price_words(data, black76)
+        if output is not None:
+            return MessageResult(True, left, output)
+    if len(data) < (_B76_END if black76 else _OPTION_END):
+        return _revert(left, _MALFORMED_DATA)
+    fb = int.from_bytes
+    flag = fb(data[4:36])
+    if flag > 1:
+        return _revert(left, _MALFORMED_DATA)
+    w = fb(data[36:164])
+    underlying = w >> 768
+    strike = (w >> 512) & _MASK256
+    volatility = (w >> 256) & _MASK256
+    expiry = w & _MASK256
+    rate = fb(data[164:196], signed=True)
+    if black76:
+        carry = rate
+        args: tuple[object, ...] = (flag == 1, underlying, strike, volatility, expiry, rate)
+    else:
+        carry = fb(data[196:228], signed=True)
+        args = (flag == 1, underlying, strike, volatility, expiry, rate, carry)
+    try:
+        price = bsm_price(flag == 1, underlying, strike, volatility, expiry, rate, carry)
+    except (ValueError, ArithmeticError) as exc:
+        return _revert(left, error_data(exc, _B76 if black76 else _OPTION, args))
+    return MessageResult(True, left, price.to_bytes(_W, "big"))
