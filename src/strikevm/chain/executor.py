@@ -26,7 +26,15 @@ from strikevm.vm.instructions.system import create_address
 from strikevm.vm.precompiles import PRECOMPILES
 from strikevm.vm.system import NativeContract
 
-__all__ = ["InvalidTransaction", "TxResult", "apply_transaction", "effective_gas_price", "validate"]
+__all__ = [
+    "BlobGasExhausted",
+    "BlockGasExhausted",
+    "InvalidTransaction",
+    "TxResult",
+    "apply_transaction",
+    "effective_gas_price",
+    "validate",
+]
 
 
 class InvalidTransaction(TransactionError):
@@ -47,6 +55,14 @@ class NonceMismatch(InvalidTransaction):
 
 class SenderNotEOA(InvalidTransaction):
     pass
+
+
+class BlockGasExhausted(GasLimitExceedsBlock):
+    """The transaction's gas limit is above the gas the block has left."""
+
+
+class BlobGasExhausted(InvalidTransaction):
+    """The transaction's blob gas is above the blob gas the block has left."""
 
 
 class FeeCapBelowBaseFee(InvalidTransaction):
