@@ -57,6 +57,7 @@ from strikevm.tools.bench import Workload, collect, load_workload
 from strikevm.tools.deepstack import run_deep
 from strikevm.vm.env import BlockEnv, Message, TxEnv
 from strikevm.vm.evm import EVM
+from strikevm.vm.host import Host
 
 ROOT = Path(__file__).resolve().parent.parent
 CALLER = 0x1000000000000000000000000000000000000000
@@ -150,7 +151,7 @@ def speed(rounds: int) -> None:
 
     def native() -> None:
         for m in calls:
-            contract(None, m)  # type: ignore[arg-type]
+            contract(Host.detached(m))
 
     workload = load_workload(bench_data_dir() / "black_scholes.json")
     out = compile_contracts("contracts/examples/BlackScholesPrecompile.sol")
@@ -278,10 +279,10 @@ def calibrate(rounds: int) -> None:
         """Each message's CPU ns per call, after one untimed pass (steady state, as the
         long interpreter runs are)."""
         for m in msgs:
-            contract(None, m)  # type: ignore[arg-type]
+            contract(Host.detached(m))
         out = []
         for m in msgs:
-            ns = cpu_ns(lambda m=m: [contract(None, m) for _ in range(repeat)])  # type: ignore[arg-type]
+            ns = cpu_ns(lambda m=m: [contract(Host.detached(m)) for _ in range(repeat)])
             out.append(ns / repeat)
         return out
 

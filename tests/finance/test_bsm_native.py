@@ -20,6 +20,7 @@ from strikevm.finance import abi, bsm
 from strikevm.finance import pricing_contract as pc
 from strikevm.finance.errors import Overflow, PricingError
 from strikevm.vm.env import Message
+from strikevm.vm.host import Host
 
 MAX_PRICE = bsm.MAX_PRICE
 MAX_VOL = bsm.MAX_VOLATILITY
@@ -213,11 +214,11 @@ def test_contract_results_are_identical_without_the_accelerator(
         good[:36] + (2**256 - 1).to_bytes(32, "big") + good[68:],  # spot out of range
         good + b"\x00" * 5,  # trailing bytes
     ]
-    fast = [contract(None, _message(data)) for data in calls]  # type: ignore[arg-type]
+    fast = [contract(Host.detached(_message(data))) for data in calls]
     assert fast[0].success
     monkeypatch.setattr(pc, "bsm_price", bsm.bsm_kernel)
     monkeypatch.setattr(pc, "bsm_price_words", None)
-    slow = [contract(None, _message(data)) for data in calls]  # type: ignore[arg-type]
+    slow = [contract(Host.detached(_message(data))) for data in calls]
     for a, b in zip(fast, slow, strict=True):
         assert (a.success, a.gas_left, a.output) == (b.success, b.gas_left, b.output)
 

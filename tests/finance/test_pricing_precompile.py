@@ -27,6 +27,7 @@ from strikevm.state.world import WorldState
 from strikevm.vm.env import BlockEnv, Message, MessageResult, TxEnv
 from strikevm.vm.errors import OutOfGas
 from strikevm.vm.evm import EVM, Revert
+from strikevm.vm.host import Host
 from strikevm.vm.precompiles import PRECOMPILES
 from strikevm.vm.system import SYSTEM_RANGE_FIRST, SYSTEM_RANGE_LAST
 
@@ -527,7 +528,7 @@ def test_random_calldata_never_raises() -> None:
         ]
         data = head + b"".join(w.to_bytes(32, "big") for w in words) + rng.randbytes(i % 5)
         msg = Message(CALLER, PRICING_ADDRESS, 0, data, 10**8, b"", PRICING_ADDRESS)
-        result = contract(None, msg)  # type: ignore[arg-type]
+        result = contract(Host.detached(msg))
         assert isinstance(result, MessageResult)
         assert 0 <= result.gas_left <= 10**8
         if not result.success:

@@ -21,9 +21,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from strikevm.vm.env import Message, MessageResult
-from strikevm.vm.errors import OutOfGas
-from strikevm.vm.evm import Revert
+from strikevm.vm.env import MessageResult
+from strikevm.vm.errors import NativeRevertError, OutOfGas
 
 from . import abi
 from .bsm import bsm_price, bsm_price_words
@@ -53,7 +52,7 @@ from .pricing import (
 )
 
 if TYPE_CHECKING:
-    from strikevm.vm.evm import EVM
+    from strikevm.vm.host import Host
 
 PRICING_ADDRESS = 0x53540001
 """Address of StrikePricing, inside the reserved system range 0x53540000-0x5354ffff."""
@@ -121,7 +120,7 @@ ERROR_SELECTORS: dict[bytes, str] = {abi.selector(sig): sig for sig in ERROR_SIG
 """Error selector -> signature, for decoding revert data."""
 
 
-class PricingRevert(Revert):
+class PricingRevert(NativeRevertError):
     """Stored in ``MessageResult.error`` when the contract reverts; ``data`` is the output."""
 
     def __init__(self, data: bytes) -> None:
@@ -370,9 +369,19 @@ _Handler = Callable[[bytes, int], MessageResult]
 
 
 class StrikePricing:
-    """The native contract: ``(evm, message) -> MessageResult``."""
+    """The native contract, called through the host API: ``(host) -> MessageResult``.
+
+    Stateless and pure: it reads nothing from the world, so DELEGATECALL and CALLCODE
+    may run it (``delegatable``); it is not ``payable``, so the host rejects a non-zero
+    (apparent) value with ``ValueNotAccepted(uint256)`` after charging ``base_gas``.
+    """
 
     address = PRICING_ADDRESS
+    name = "StrikePricing"
+    payable = False
+    delegatable = True
+    base_gas = GAS_BASE
+    revert_type = None  # set below: PricingRevert
 
     def __init__(self) -> None:
         f = FUNCTIONS
@@ -390,13 +399,9 @@ class StrikePricing:
             f["blackScholesPriceBatch"].selector: self._batch,
         }
 
-    def __call__(self, evm: EVM, msg: Message) -> MessageResult:
-        gas = msg.gas
-        if msg.value:
-            if gas < GAS_BASE:
-                return _oog()
-            return _revert(gas - GAS_BASE, _error_word(ERR_VALUE, msg.value))
-        data = msg.data
+    def __call__(self, host: Host) -> MessageResult:
+        gas = host.gas
+        data = host.data
         handler = self._handlers.get(data[:4])
         if handler is None:
             if gas < GAS_BASE:
@@ -569,3 +574,6 @@ def _price_call(data: bytes, gas: int, *, black76: bool) -> MessageResult:
     except (ValueError, ArithmeticError) as exc:
         return _revert(left, error_data(exc, _B76 if black76 else _OPTION, args))
     return MessageResult(True, left, price.to_bytes(_W, "big"))
+
+
+StrikePricing.revert_type = PricingRevert

@@ -39,3 +39,15 @@ class InvalidContractPrefix(ExceptionalHalt):
 
 class CodeSizeExceeded(ExceptionalHalt):
     """EIP-170 deployed code or EIP-3860 initcode too large."""
+
+
+class Revert(Exception):
+    """Marker stored in MessageResult.error for a REVERT (not an exceptional halt)."""
+
+
+class NativeRevertError(Revert):
+    """A native contract reverted its frame with revert data (a custom error)."""
+
+    def __init__(self, data: bytes = b"") -> None:
+        super().__init__("execution reverted")
+        self.data = data

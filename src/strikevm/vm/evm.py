@@ -15,16 +15,17 @@ from strikevm.vm.errors import (
     CodeSizeExceeded,
     ExceptionalHalt,
     InvalidContractPrefix,
+    NativeRevertError,
     OutOfGas,
+    Revert,
 )
 from strikevm.vm.frame import Frame
-from strikevm.vm.precompiles import PRECOMPILES, PrecompileError
+from strikevm.vm.host import NativeFault, enter
+from strikevm.vm.precompiles import PrecompileError
+from strikevm.vm.spec import CANCUN, ForkSpec
 from strikevm.vm.system import NativeContract, empty_registry
 
-
-class Revert(Exception):
-    """Marker stored in MessageResult.error for a REVERT."""
-
+__all__ = ["EVM", "REVERT", "NativeFault", "NativeRevertError", "Revert"]
 
 REVERT = Revert("execution reverted")
 
@@ -54,16 +55,22 @@ class EVM:
         *,
         engine: str | Callable[[Frame], None] = "fast",
         system: Mapping[int, NativeContract] | None = None,
+        spec: ForkSpec = CANCUN,
     ) -> None:
         self.state = state
+        self.spec = spec
         self.block = block
         self.tx = tx
         self.blob_base_fee = block.blob_base_fee
         if self.blob_base_fee >> 256:
             raise ValueError("excess blob gas gives a blob base fee beyond 256 bits")
-        self.precompiles = PRECOMPILES
+        self.precompiles = spec.precompiles
         self.system: Mapping[int, NativeContract] = system if system is not None else empty_registry()
         self.run_code = _engine(engine)
+        # Native contracts whose frame is live (the reentrancy lock), and the faults
+        # (unexpected exceptions) native contracts raised during this EVM's lifetime.
+        self.native_active: set[int] = set()
+        self.faults: list[NativeFault] = []
 
     def process_message(self, msg: Message) -> MessageResult:
         """Run a call: touch the target, move value, execute; revert on failure."""
@@ -116,7 +123,7 @@ class EVM:
                 return MessageResult(True, msg.gas - used, out)
             native = self.system.get(addr)
             if native is not None:
-                return native(self, msg)
+                return enter(self, native, msg, native)
         if not msg.code:
             return MessageResult(True, msg.gas, b"")
         frame = Frame(self, msg)
