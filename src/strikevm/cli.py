@@ -1,4 +1,4 @@
-"""Command line: ``strikevm node``, ``strikevm statetest``, ``strikevm bench``."""
+"""Command line: ``strikevm node``, ``strikevm statetest``, ``strikevm blocktest``, ``strikevm bench``."""
 
 from __future__ import annotations
 
@@ -15,6 +15,12 @@ def main(argv: list[str] | None = None) -> int:
     st.add_argument("--json", action="store_true", help="one JSON object per case")
     st.add_argument("--engine", choices=("fast", "reference"), default="fast")
     st.add_argument("-j", "--jobs", type=int, default=0, help="worker processes (0: all cores)")
+
+    bt = sub.add_parser("blocktest", help="run Ethereum BlockchainTests (Cancun)")
+    bt.add_argument("paths", nargs="+", help="fixture files or folders")
+    bt.add_argument("--json", action="store_true", help="one JSON object per test")
+    bt.add_argument("--engine", choices=("fast", "reference"), default="fast")
+    bt.add_argument("-j", "--jobs", type=int, default=0, help="worker processes (0: all cores)")
 
     from strikevm.tools import bench
 
@@ -33,6 +39,10 @@ def main(argv: list[str] | None = None) -> int:
         from strikevm.tools import statetest
 
         return statetest.main(args.paths, as_json=args.json, engine=args.engine, jobs=args.jobs)
+    if args.command == "blocktest":
+        from strikevm.tools import blocktest
+
+        return blocktest.main(args.paths, as_json=args.json, engine=args.engine, jobs=args.jobs)
     if args.command == "bench":
         return bench.main(
             args.paths,

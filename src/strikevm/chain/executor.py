@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from strikevm.chain.transaction import (
+    InvalidChainId,
+    PriorityFeeTooHigh,
     Transaction,
     TransactionError,
     effective_gas_price,
@@ -85,16 +87,26 @@ class TxResult:
 
 
 def validate(state: WorldState, block: BlockEnv, tx: Transaction) -> int:
-    """Check the transaction against state and block; return its intrinsic gas."""
-    validate_transaction(tx, chain_id=block.chain_id)
+    """Check the transaction against state and block; return its intrinsic gas.
+
+    The checks run in the order of the execution specification (Cancun
+    ``check_transaction``, then ``validate_transaction``), so that a
+    transaction breaking several rules is refused for the same one as the
+    reference clients: chain, block gas, fee caps, blob fee, nonce, balance,
+    sender code, and last the checks that need neither state nor block
+    (intrinsic gas, nonce limit, initcode size, blob hashes).
+    """
+    if tx.chain_id is not None and tx.chain_id != block.chain_id:
+        raise InvalidChainId(f"signed for chain {tx.chain_id}, this chain is {block.chain_id}")
     if tx.gas_limit > block.gas_limit:
         raise GasLimitExceedsBlock(f"gas limit {tx.gas_limit} above block limit {block.gas_limit}")
-    sender = tx.sender
-    account_nonce = state.nonce(sender)
-    if tx.nonce != account_nonce:
-        raise NonceMismatch(f"nonce {tx.nonce}, account nonce {account_nonce}")
-    if state.code(sender):
-        raise SenderNotEOA("sender has code (EIP-3607)")
+    if tx.max_priority_fee_per_gas is not None:
+        assert tx.max_fee_per_gas is not None
+        if tx.max_priority_fee_per_gas > tx.max_fee_per_gas:
+            raise PriorityFeeTooHigh(
+                f"max_priority_fee_per_gas {tx.max_priority_fee_per_gas} is above "
+                f"max_fee_per_gas {tx.max_fee_per_gas}"
+            )
     if tx.fee_cap < block.base_fee:
         raise FeeCapBelowBaseFee(f"fee cap {tx.fee_cap} below base fee {block.base_fee}")
     max_cost = tx.gas_limit * tx.fee_cap + tx.value
@@ -103,8 +115,15 @@ def validate(state: WorldState, block: BlockEnv, tx: Transaction) -> int:
         if tx.max_fee_per_blob_gas < block.blob_base_fee:
             raise FeeCapBelowBaseFee("max fee per blob gas below the blob base fee")
         max_cost += len(tx.blob_versioned_hashes) * GAS_PER_BLOB * tx.max_fee_per_blob_gas
+    sender = tx.sender
+    account_nonce = state.nonce(sender)
+    if tx.nonce != account_nonce:
+        raise NonceMismatch(f"nonce {tx.nonce}, account nonce {account_nonce}")
     if state.balance(sender) < max_cost:
         raise InsufficientFunds(f"balance {state.balance(sender)} below {max_cost} needed")
+    if state.code(sender):
+        raise SenderNotEOA("sender has code (EIP-3607)")
+    validate_transaction(tx, chain_id=block.chain_id)
     return intrinsic_gas(tx)
 
 
