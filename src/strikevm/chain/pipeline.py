@@ -116,7 +116,7 @@ class BlockBuilder:
         self.engine = engine
         self.parent_beacon_block_root = parent_beacon_block_root
         self.transactions: list[Transaction] = []
-        self.receipts: list[Receipt] = []
+        self._cumulative: list[int] = []  # gas used after each transaction
         self.tx_results: list[TxResult] = []
         self.gas_used = 0
         self.blob_gas_used = 0
@@ -196,8 +196,18 @@ class BlockBuilder:
         self.blob_gas_used += result.blob_gas_used
         self.transactions.append(tx)
         self.tx_results.append(result)
-        self.receipts.append(Receipt.of(tx.tx_type, result.success, self.gas_used, result.logs))
+        self._cumulative.append(self.gas_used)
         return result
+
+    @property
+    def receipts(self) -> list[Receipt]:
+        """The receipts of the transactions included so far (blooms computed here)."""
+        return [
+            Receipt.of(tx.tx_type, r.success, cumulative, r.logs)
+            for tx, r, cumulative in zip(
+                self.transactions, self.tx_results, self._cumulative, strict=True
+            )
+        ]
 
     # --------------------------------------------------------------- finish
     def finish(self, withdrawals: Sequence[Withdrawal] = ()) -> BlockResult:
@@ -215,9 +225,10 @@ class BlockBuilder:
             self.state, self.env, self.system, "end", engine=self.engine, spec=self.spec
         )
         system_logs = [*self._begin_logs, *end_logs]
-        bloom = bloom_or(logs_bloom(system_logs), *(r.bloom for r in self.receipts))
+        receipts = self.receipts
+        bloom = bloom_or(logs_bloom(system_logs), *(r.bloom for r in receipts))
         return BlockResult(
-            receipts=list(self.receipts),
+            receipts=receipts,
             tx_results=list(self.tx_results),
             gas_used=self.gas_used,
             blob_gas_used=self.blob_gas_used,

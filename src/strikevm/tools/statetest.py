@@ -3,6 +3,15 @@
 One verdict per (file, test, post index): the transaction is decoded from the
 fixture's ``txbytes``, validated and applied to the pre-state, and the
 post-state root and logs hash are compared with the fixture.
+
+The transaction goes through the block pipeline
+(:class:`strikevm.chain.pipeline.BlockBuilder`) as the only transaction of a
+block with no system steps: no parent beacon block root (state tests have none,
+so no EIP-4788 call), no native system contracts, and no ``finish`` (a state
+test has no withdrawals, and its post-state is the one right after the
+transaction). So the block's admission checks (gas and blob gas left in the
+block) are the ones blocks use, while the work per case stays that of
+``apply_transaction`` plus one receipt; the run time is unchanged within noise.
 """
 
 from __future__ import annotations
@@ -14,7 +23,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from strikevm.chain.executor import apply_transaction
+from strikevm.chain.pipeline import BlockBuilder
 from strikevm.chain.transaction import TransactionError, decode_transaction
 from strikevm.primitives.hexutil import hex_to_bytes, hex_to_int
 from strikevm.state.account import Account
@@ -92,7 +101,9 @@ def run_case(
     state = pre.copy()
     try:
         tx = decode_transaction(hex_to_bytes(entry["txbytes"]))
-        result = apply_transaction(state, block, tx, engine=engine)
+        builder = BlockBuilder(state, block, engine=engine)
+        builder.begin()
+        result = builder.add(tx)
     except TransactionError as exc:
         if expected_exc:
             return True, "", ""
