@@ -24,7 +24,6 @@ from strikevm.chain.block import (
     EMPTY_BLOOM,
     ZERO_HASH,
     Header,
-    bloom_or,
     calc_base_fee,
     calc_excess_blob_gas,
     genesis_header,
@@ -33,6 +32,7 @@ from strikevm.chain.block import (
 )
 from strikevm.chain.bloom import bloom_may_contain
 from strikevm.chain.mempool import Mempool, PoolConfig, PoolError
+from strikevm.chain.pipeline import BlockBuilder
 from strikevm.chain.receipt import Receipt
 from strikevm.chain.store import ChainStore, StoredBlock, overlay
 from strikevm.chain.transaction import (
@@ -76,6 +76,7 @@ from strikevm.chain.transaction import (
 from strikevm.crypto import EMPTY_KECCAK, keccak256
 from strikevm.state.account import Account
 from strikevm.state.commit import AccountProof
+from strikevm.state.overlay import OverlayState
 from strikevm.state.world import Log, WorldState
 from strikevm.vm import gas as G
 from strikevm.vm.env import BlockEnv, Message, TxEnv
@@ -93,7 +94,7 @@ from strikevm.vm.errors import (
 from strikevm.vm.evm import EVM, Revert
 from strikevm.vm.instructions.system import create_address
 from strikevm.vm.precompiles import PRECOMPILES, PrecompileError
-from strikevm.vm.system import NativeContract
+from strikevm.vm.system import NativeContract, install_system_accounts
 
 __all__ = [
     "DEV_MNEMONIC",
@@ -292,7 +293,20 @@ class LogEntry:
 
     @property
     def tx_hash(self) -> bytes:
-        return self.block.block.transactions[self.tx_index].hash
+        txs = self.block.block.transactions
+        if self.tx_index < len(txs):
+            return txs[self.tx_index].hash
+        return system_receipt_hash(self.block.hash)
+
+
+def system_receipt_hash(block_hash: bytes) -> bytes:
+    """The transaction hash that a block's system-receipt logs carry in JSON-RPC.
+
+    System logs (native begin/end-block steps) come after the block's transaction
+    logs, with ``transactionIndex`` equal to the number of transactions and this
+    hash, which no transaction can have: keccak256("strikevm.system" || block hash).
+    """
+    return keccak256(b"strikevm.system" + block_hash)
 
 
 @dataclass
@@ -405,6 +419,9 @@ class DevNode:
         self._dropped: dict[bytes, NodeError] = {}
         # When set, submit() only pools; the caller runs mine_ready() and settle().
         self.defer_automine = False
+        # Test seam: called with a stage name during block production ("commit"); an
+        # exception it raises must leave the node exactly as before the block.
+        self.fault_injector: Callable[[str], None] | None = None
         store.check_chain(self.config.chain_id)
         if store.head_number is None:
             self.state = self._genesis_state()
@@ -427,6 +444,8 @@ class DevNode:
         state = WorldState()
         for address, _ in self.accounts:
             state.accounts[address] = Account(0, self.config.dev_balance)
+        if self.system:
+            install_system_accounts(state, self.system)
         return state
 
     # ------------------------------------------------------------- basics
@@ -722,22 +741,25 @@ class DevNode:
             chain_id=cfg.chain_id,
             block_hash=self._block_hash_fn(),
         )
-        state = self.state
-        included: list[Transaction] = []
-        receipts: list[Receipt] = []
-        used = 0
+        # The block is built on an overlay of the live state: committed whole (state,
+        # block, receipts, head in one write batch, then merged into the live state) or,
+        # on any error, dropped whole, so nothing half-applied survives a failure.
+        work = OverlayState(self.state)
+        builder = BlockBuilder(
+            work, env, system=self.system, engine=cfg.engine, parent_beacon_block_root=ZERO_HASH
+        )
+        included = builder.transactions
         skip: set[int] = set()
         current: Transaction | None = None
         try:
-            for tx in self.pool.best(state.nonce, base_fee, skip):
+            builder.begin()
+            for tx in self.pool.best(work.nonce, base_fee, skip):
                 current = tx
-                if used + tx.gas_limit > cfg.gas_limit:
+                if builder.gas_used + tx.gas_limit > cfg.gas_limit:
                     skip.add(tx.sender)
                     continue
                 try:
-                    result = X.apply_transaction(
-                        state, env, tx, engine=cfg.engine, system=self.system
-                    )
+                    builder.add(tx)
                 except TransactionError as exc:  # InvalidTransaction included
                     skip.add(tx.sender)
                     for dropped in self.pool.remove_sender_from(tx.sender, tx.nonce):
@@ -745,10 +767,9 @@ class DevNode:
                             f"transaction dropped at execution: {exc}"
                         )
                     continue
-                used += result.gas_used
-                included.append(tx)
-                receipts.append(Receipt.of(tx.tx_type, result.success, used, result.logs))
             current = None
+            result = builder.finish()
+            receipts = result.receipts
 
             def make_header(root: bytes) -> Header:
                 return Header(
@@ -757,10 +778,10 @@ class DevNode:
                     state_root=root,
                     transactions_root=transactions_root(included),
                     receipts_root=receipts_root(receipts),
-                    logs_bloom=bloom_or(*(r.bloom for r in receipts)) if receipts else EMPTY_BLOOM,
+                    logs_bloom=result.logs_bloom,
                     number=ph.number + 1,
                     gas_limit=cfg.gas_limit,
-                    gas_used=used,
+                    gas_used=result.gas_used,
                     timestamp=ts,
                     extra_data=cfg.extra_data,
                     prev_randao=randao,
@@ -769,12 +790,19 @@ class DevNode:
                     parent_beacon_block_root=ZERO_HASH,
                 )
 
-            stored = self.store.commit_block(state, make_header, included, receipts)
+            if self.fault_injector is not None:
+                self.fault_injector("commit")
+            stored = self.store.commit_block(
+                work, make_header, included, receipts, system_logs=result.system_logs
+            )
         except Exception as exc:
             if current is not None:
                 self.pool.remove(current)
-            self._recover()
+            if self.store.persistent and self.store.state_root != self.head().header.state_root:
+                self._recover()
             raise InternalError(f"block production failed: {exc!r}") from exc
+        work.commit_to_base(committed=True)
+        state = self.state
         for tx in included:
             self.pool.remove(tx)
         while len(self._dropped) > 1024:
@@ -786,11 +814,8 @@ class DevNode:
         return stored
 
     def _recover(self) -> None:
-        """Put the live state back to the head block's state after a failure."""
-        if self.store.persistent:
-            self.state = self.store.load_state()
-        else:
-            self.state.take_dirty()
+        """Reload the live state from the store (after a failure inside the store itself)."""
+        self.state = self.store.load_state()
 
     def mine_blocks(self, count: int, timestamp: int | None = None) -> list[StoredBlock]:
         out = []
@@ -935,6 +960,11 @@ class DevNode:
                 if _log_matches(log, wanted, topics):
                     out.append(LogEntry(log, stored, tx_index, log_index))
                 log_index += 1
+        system_index = len(stored.receipts)
+        for log in stored.system_logs:
+            if _log_matches(log, wanted, topics):
+                out.append(LogEntry(log, stored, system_index, log_index))
+            log_index += 1
         return out
 
     # ------------------------------------------------------ calls/estimates

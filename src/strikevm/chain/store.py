@@ -28,13 +28,16 @@ from strikevm.state.commit import AccountProof, StateCommitter, load
 from strikevm.state.db import ChainDB
 from strikevm.state.mpt import MPT
 from strikevm.state.trie import EMPTY_TRIE_ROOT
-from strikevm.state.world import WorldState
+from strikevm.state.world import Log, WorldState
 
 __all__ = ["ChainStore", "HistoricalState", "StoreMismatch", "StoredBlock"]
 
 _CHAIN_ID = b"strikevm.chain_id"
 _GENESIS = b"strikevm.genesis"
 _BLOCK_CACHE = 256
+# meta key prefix of a block's system receipt (keyed by block hash, so a rewound and
+# re-mined height never reads a stale one)
+_SYSTEM_RECEIPT = b"strikevm.system_receipt:"
 
 
 class StoreMismatch(RuntimeError):
@@ -47,6 +50,9 @@ class StoredBlock:
 
     block: Block
     receipts: tuple[Receipt, ...]
+    # Logs of the block's native begin/end-block steps (its "system receipt"); they are
+    # in the header's logs bloom and the state root, not in the receipts root.
+    system_logs: tuple[Log, ...] = ()
 
     @property
     def header(self) -> Header:
@@ -314,6 +320,8 @@ class ChainStore:
         make_header: Callable[[bytes], Header],
         transactions: Sequence[Any],
         receipts: Sequence[Receipt],
+        *,
+        system_logs: Sequence[Log] = (),
     ) -> StoredBlock:
         """Commit what ``state`` wrote, then the block built on its root, in one batch."""
         if self.db is None:
@@ -322,8 +330,13 @@ class ChainStore:
             root = self.committer.commit(state)
             block = Block(make_header(root), tuple(transactions))
             self._put(block, receipts)
+            if system_logs:
+                self.tables.put_meta(
+                    _SYSTEM_RECEIPT + block.hash,
+                    encode_receipt(Receipt.of(0, True, 0, system_logs)),
+                )
         self._head = (block.header.number, block.hash)
-        stored = StoredBlock(block, tuple(receipts))
+        stored = StoredBlock(block, tuple(receipts), tuple(system_logs))
         self._remember(stored)
         return stored
 
@@ -386,7 +399,9 @@ class ChainStore:
         if block is None:
             return None
         raw = self.tables.get_receipts(number) or []
-        stored = StoredBlock(block, tuple(decode_receipt(r) for r in raw))
+        system = self.tables.get_meta(_SYSTEM_RECEIPT + block.hash)
+        system_logs = decode_receipt(system).logs if system is not None else ()
+        stored = StoredBlock(block, tuple(decode_receipt(r) for r in raw), system_logs)
         self._remember(stored)
         return stored
 
