@@ -28,7 +28,6 @@ from strikevm.chain.store import ChainStore
 from strikevm.chain.transaction import sign_transaction
 from strikevm.finance.system import default_registry
 from strikevm.rpc.methods import Methods
-from strikevm.state.root import state_root
 from strikevm.vm.system import marker_code
 
 _HERE = Path(__file__).resolve()
@@ -73,6 +72,10 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ChainStore
     s.close()
 
 
+def hexaddr_bytes(value: int) -> bytes:
+    return bytes(12) + value.to_bytes(20, "big")
+
+
 def hexaddr(value: int) -> str:
     return "0x" + value.to_bytes(20, "big").hex()
 
@@ -101,12 +104,32 @@ class Driver:
         code = bytes.fromhex(token_artifact()["evm"]["bytecode"]["object"])
         info = self.send(None, code + eth_encode(["uint256"], [10**30]), gas=3_000_000)
         assert info.receipt.success
+        WATCH.append(info.contract_address)
         return info.contract_address
 
 
 def fingerprint(node: N.DevNode) -> tuple[int, bytes, bytes, bytes]:
+    """(head number, head hash, head state root, root of what the live state shows).
+
+    The last item is the head root when every account and slot the tests use reads
+    the same from the live state as from the head block's committed trie.
+    """
     head = node.head()
-    return head.number, head.hash, head.header.state_root, state_root(node.state)
+    root = head.header.state_root
+    committed = node.store.state_at(root)
+    watched = [a for a, _ in node.accounts] + [VAULT, *WATCH]
+    for address in watched:
+        for read in ("nonce", "balance", "code"):
+            if getattr(node.state, read)(address) != getattr(committed, read)(address):
+                return head.number, head.hash, root, b"live state differs: " + read.encode()
+        for slot in WATCH_SLOTS:
+            if node.state.sload(address, slot) != committed.sload(address, slot):
+                return head.number, head.hash, root, b"live storage differs"
+    return head.number, head.hash, root, root
+
+
+WATCH: list[int] = []  # contracts deployed by a test
+WATCH_SLOTS: list[int] = [0, 1, 2, 3]
 
 
 def test_native_contract_in_the_node(store: ChainStore) -> None:
@@ -178,7 +201,9 @@ def test_fault_during_mining_leaves_node_as_before(store: ChainStore, where: str
     node = make_node(store)
     d = Driver(node)
     token = d.deploy_token()
+    WATCH_SLOTS.append(int.from_bytes(keccak(hexaddr_bytes(VAULT) + bytes(31) + b"\x00"), "big"))
     before = fingerprint(node)
+    assert before[2] == before[3]
     pending = node.pending_nonce(d.sender)
 
     if where == "executor":

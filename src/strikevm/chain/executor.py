@@ -25,7 +25,7 @@ from strikevm.vm import gas as G
 from strikevm.vm.env import GAS_PER_BLOB, BlockEnv, Message, TxEnv
 from strikevm.vm.evm import EVM
 from strikevm.vm.instructions.system import create_address
-from strikevm.vm.precompiles import PRECOMPILES
+from strikevm.vm.spec import CANCUN, ForkSpec
 from strikevm.vm.system import NativeContract
 
 __all__ = [
@@ -84,6 +84,8 @@ class TxResult:
     contract_address: int | None
     effective_gas_price: int
     blob_gas_used: int
+    error: Exception | None = None  # why the top-level frame failed (None on success)
+    gas_spent: int = 0  # gas used before the refund
 
 
 def validate(state: WorldState, block: BlockEnv, tx: Transaction) -> int:
@@ -134,17 +136,28 @@ def apply_transaction(
     *,
     engine: str = "fast",
     system: Mapping[int, NativeContract] | None = None,
+    spec: ForkSpec = CANCUN,
+    price: int | None = None,
 ) -> TxResult:
-    intrinsic = validate(state, block, tx)
+    """Apply ``tx``: validate it, buy gas, run it, refund, pay the fee, clean up.
+
+    With ``price`` given the transaction is a *call* (eth_call, eth_estimateGas):
+    the state and block checks are skipped (the caller made its own), the sender
+    pays ``price`` per gas (often 0) and everything else is the same code path.
+    """
+    if price is None:
+        intrinsic = validate(state, block, tx)
+        price = effective_gas_price(tx, block.base_fee)
+    else:
+        intrinsic = intrinsic_gas(tx)
     sender = tx.sender
-    price = effective_gas_price(tx, block.base_fee)
     blob_gas = len(tx.blob_versioned_hashes) * GAS_PER_BLOB
     state.begin_transaction()
     state.sub_balance(sender, tx.gas_limit * price + blob_gas * block.blob_base_fee)
     nonce = state.nonce(sender)
     state.increment_nonce(sender)
 
-    warm = [sender, block.coinbase, *PRECOMPILES]
+    warm = [sender, block.coinbase, *spec.precompiles]
     if system:
         warm.extend(system)
     slots = []
@@ -159,8 +172,10 @@ def apply_transaction(
         TxEnv(origin=sender, gas_price=price, blob_hashes=tx.blob_versioned_hashes),
         engine=engine,
         system=system,
+        spec=spec,
     )
     gas = tx.gas_limit - intrinsic
+    error: Exception | None = None
     created: int | None = None
     if tx.to is None:
         target = create_address(sender, nonce)
@@ -172,15 +187,17 @@ def apply_transaction(
         else:
             result = evm.process_create(msg)
             success, gas_left, output = result.success, result.gas_left, result.output
+            error = result.error
             created = target if result.success else None
     else:
         state.prewarm(warm, slots)
         msg = Message(sender, tx.to, tx.value, tx.data, gas, state.code(tx.to), tx.to)
         result = evm.process_message(msg)
         success, gas_left, output = result.success, result.gas_left, result.output
+        error = result.error
         state.touch(tx.to)
 
-    used = tx.gas_limit - gas_left
+    used = spent = tx.gas_limit - gas_left
     refund = min(used // G.MAX_REFUND_QUOTIENT, state.refund) if success else 0
     used -= refund
     state.add_balance(sender, (tx.gas_limit - used) * price)
@@ -188,4 +205,4 @@ def apply_transaction(
     state.touch(block.coinbase)
     logs = list(state.logs) if success else []
     state.finalize_transaction()
-    return TxResult(success, used, output, logs, created, price, blob_gas)
+    return TxResult(success, used, output, logs, created, price, blob_gas, error, spent)

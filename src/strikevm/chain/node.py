@@ -79,7 +79,7 @@ from strikevm.state.commit import AccountProof
 from strikevm.state.overlay import OverlayState
 from strikevm.state.world import Log, WorldState
 from strikevm.vm import gas as G
-from strikevm.vm.env import BlockEnv, Message, TxEnv
+from strikevm.vm.env import BlockEnv
 from strikevm.vm.errors import (
     CodeSizeExceeded,
     InvalidContractPrefix,
@@ -91,9 +91,9 @@ from strikevm.vm.errors import (
     StackUnderflow,
     WriteInStaticContext,
 )
-from strikevm.vm.evm import EVM, Revert
+from strikevm.vm.evm import Revert
 from strikevm.vm.instructions.system import create_address
-from strikevm.vm.precompiles import PRECOMPILES, PrecompileError
+from strikevm.vm.precompiles import PrecompileError
 from strikevm.vm.system import NativeContract, install_system_accounts
 
 __all__ = [
@@ -1214,48 +1214,13 @@ def execute_call(
             f"insufficient funds for gas * price + value: address {_fmt(sender)} "
             f"have {have} want {need}"
         )
-    state.begin_transaction()
-    state.sub_balance(sender, gas * price)
-    state.increment_nonce(sender)
-    warm: list[int] = [sender, env.coinbase, *PRECOMPILES]
-    if system:
-        warm.extend(system)
-    slots: list[tuple[int, int]] = []
-    for addr, keys in req.access_list:
-        warm.append(addr)
-        slots.extend((addr, k) for k in keys)
-    if req.to is not None:
-        warm.append(req.to)
-    evm = EVM(state, env, TxEnv(origin=sender, gas_price=price), engine=engine, system=system)
-    available = gas - intrinsic
-    if req.to is None:
-        target = create_address(sender, nonce)
-        warm.append(target)
-        state.prewarm(warm, slots)
-        msg = Message(sender, target, req.value, b"", available, req.data, target, is_create=True)
-        if state.has_code_or_nonce_or_storage(target):
-            success, gas_left, output, error = False, 0, b"", None
-        else:
-            result = evm.process_create(msg)
-            success, gas_left, output, error = (
-                result.success,
-                result.gas_left,
-                result.output,
-                result.error,
-            )
-    else:
-        state.prewarm(warm, slots)
-        msg = Message(sender, req.to, req.value, req.data, available, state.code(req.to), req.to)
-        result = evm.process_message(msg)
-        success, gas_left, output, error = (
-            result.success,
-            result.gas_left,
-            result.output,
-            result.error,
-        )
-    spent = gas - gas_left
-    refund = min(spent // G.MAX_REFUND_QUOTIENT, state.refund) if success else 0
-    logs = list(state.logs) if success else []
-    state.add_balance(sender, (gas - spent + refund) * price)
-    state.finalize_transaction()
-    return CallResult(success, output, spent - refund, spent, error, logs)
+    result = X.apply_transaction(state, env, tx, engine=engine, system=system, price=price)
+    return CallResult(
+        result.success,
+        result.output,
+        result.gas_used,
+        result.gas_spent,
+        result.error,
+        result.logs,
+    )
+
