@@ -141,6 +141,9 @@ def test_native_contract_in_the_node(store: ChainStore) -> None:
     info = d.call_fn(VAULT, DEPOSIT_SIG, ["address", "uint256"], [hexaddr(token), 1234])
     assert info.receipt.success
     deposit_block = info.block.number
+    # tracing replays the block through the same pipeline and agrees with the receipt
+    trace = d.rpc.call("debug_traceTransaction", ["0x" + info.tx.hash.hex(), {}])
+    assert trace["gas"] == info.gas_used and trace["failed"] is False
 
     # storage written in one transaction is read in the next, through eth_call
     out = d.rpc.call("eth_call", [{"to": hexaddr(VAULT), "data": "0x" + (selector("balanceOf(address,address)") + eth_encode(["address", "address"], [hexaddr(d.sender), hexaddr(token)])).hex()}, "latest"])

@@ -1,7 +1,8 @@
 """debug_traceTransaction with geth's struct logger (``structLogs``).
 
-The block's earlier transactions are re-executed on the parent block's state
-with the node's engine; the traced transaction then runs on the reference
+The block is replayed through the block pipeline (``chain.pipeline.BlockBuilder``)
+on the parent block's state: its begin steps and earlier transactions with the
+node's engine; the traced transaction then runs on the reference
 interpreter with a struct logger attached, which records a log entry before
 each opcode. ``gasCost`` is the gas
 the opcode consumed in its own frame; for calls and creates that is the
@@ -14,8 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from strikevm.chain import executor as X
 from strikevm.chain.node import DevNode, NodeError
+from strikevm.chain.pipeline import BlockBuilder
 from strikevm.chain.transaction import TransactionError
 from strikevm.rpc.errors import InvalidParams, RpcError
 from strikevm.vm import interpreter
@@ -171,17 +172,20 @@ def trace_transaction(node: DevNode, tx_hash: bytes, options: TraceOptions) -> d
     state = node.store.state_at(parent.header.state_root)
     env = node.block_env(stored.header)
     txs = stored.block.transactions
+    builder = BlockBuilder(
+        state,
+        env,
+        system=node.system,
+        engine=node.config.engine,
+        parent_beacon_block_root=stored.header.parent_beacon_block_root,
+    )
     try:
+        builder.begin()  # the block's begin steps, as when it was mined
         for tx in txs[:index]:
-            X.apply_transaction(state, env, tx, engine=node.config.engine, system=node.system)
+            builder.add(tx)
         logger = StructLogger(options)
-        result = X.apply_transaction(
-            state,
-            env,
-            txs[index],
-            engine=logger.run,  # type: ignore[arg-type]
-            system=node.system,
-        )
+        builder.engine = logger.run  # type: ignore[assignment]
+        result = builder.add(txs[index])
     except TransactionError as exc:
         raise NodeError(f"cannot replay the block: {exc}") from exc
     return {
