@@ -7,6 +7,7 @@ batching of gas and stack checks.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from strikevm.vm import gas as G
@@ -31,10 +32,16 @@ def _expr_function(spec: T.OpSpec) -> Any:
     return eval(f"lambda {params}: {body}", dict(arithmetic.HELPERS))  # noqa: S307
 
 
-_FUNCS: list[Any] = [
-    (_expr_function(s) if s.kind == T.EXPR else s.fn) if s is not None else None
-    for s in T.OPCODES
-]
+def _functions(opcodes: Sequence[T.OpSpec | None]) -> list[Any]:
+    return [
+        (_expr_function(s) if s.kind == T.EXPR else s.fn) if s is not None else None
+        for s in opcodes
+    ]
+
+
+# The opcode table and its callables come from the frame's fork spec (EVM.spec);
+# callables are built once per fork.
+_FUNCS_BY_FORK: dict[str, list[Any]] = {}
 _JUMPDEST_CACHE: dict[bytes, frozenset[int]] = {}
 _CACHE_LIMIT = 4096
 
@@ -70,8 +77,11 @@ def _loop(f: Frame, tracer: Tracer | None) -> None:
             _JUMPDEST_CACHE.clear()
         dests = _JUMPDEST_CACHE[code] = jumpdests(code)
     stack = f.stack
-    specs = T.OPCODES
-    funcs = _FUNCS
+    fork = f.evm.spec
+    specs = fork.opcodes
+    funcs = _FUNCS_BY_FORK.get(fork.name)
+    if funcs is None:
+        funcs = _FUNCS_BY_FORK[fork.name] = _functions(specs)
     n = len(code)
     pc = 0
     while pc < n:
