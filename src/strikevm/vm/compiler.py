@@ -1,16 +1,41 @@
-"""Trace compiler: the fast execution path.
+"""Trace compiler: the fast execution path, tiered behind a cold interpreter.
 
-Code is analysed once per distinct bytecode into basic blocks. When execution
-first reaches a program counter, the compiler follows the control flow from
-there, across fall-throughs and jumps whose target is a known constant
-(including return addresses pushed earlier in the same trace) and into both
-arms of JUMPI, and translates the whole region into one Python function. In
-it, stack values are local variables (single-use pure values are folded into
-expressions, constants are folded at compile time); each basic block charges
-its static gas and checks its stack bounds once; instructions with side
-effects call the shared functions in ``vm.instructions``. The function writes
-the stack back once when it leaves the region and returns the next program
-counter (-1 when the frame halts).
+Code is analysed once per distinct bytecode (and fork) into basic blocks.
+Execution starts in a cold tier that interprets one basic block at a time with
+the reference interpreter's per-instruction checks; every block entry counts a
+hit on its pc and every interpreted gas unit is credited to the code. A pc is
+*hot*, and the compiler translates the region starting there, once it has been
+entered ``HOT_ENTRIES`` times **and** the code's credit covers the largest
+region the compiler may emit (``SOURCE_PER_INSTR * (REGION_BUDGET + MAX_BLOCK)
++ SOURCE_BASE`` characters at ``COMPILE_GAS_PER_CHAR`` gas each). The region's
+actual source length times ``COMPILE_GAS_PER_CHAR`` is then debited, so all
+compilation a code ever causes is bounded by the gas its callers paid to run it
+interpreted: a one-shot contract, however adversarial, is never compiled.
+``STRIKEVM_COMPILE=eager`` (read at import; tests and conformance runs use it
+to exercise the compiler) compiles every region on its first entry.
+
+The compiler follows the control flow from the hot pc, across fall-throughs
+and jumps whose target is a known constant (including return addresses pushed
+earlier in the same trace) and into both arms of JUMPI, and translates the
+whole region into one Python function. In it, stack values are local variables
+(single-use pure values are folded into expressions, constants are folded at
+compile time); each basic block (split into chunks of at most ``MAX_BLOCK``
+instructions) charges its static gas and checks its stack bounds once;
+instructions with side effects call the shared functions in
+``vm.instructions``. The function writes the stack back once when it leaves the
+region and returns the next program counter (-1 when the frame halts).
+
+Compile work is linear in the bytecode translated: an operand that an
+expression template uses more than once is bound to a local and never
+duplicated, inlined expressions are at most ``MAX_EXPR_DEPTH`` deep, and a
+region's source may not exceed ``SOURCE_PER_INSTR`` characters per translated
+instruction plus ``SOURCE_BASE`` (checked while translating, so the check is
+cheap too). A region over the cap is retried as its entry block alone and, if
+that is still over, its pc stays interpreted.
+
+Compiled code lives in a bounded LRU keyed by (code, fork cache key): at most
+``CACHE_ENTRIES`` codes and ``CACHE_CODE_BYTES`` bytes of code; the least
+recently run code is evicted first, with its regions and credit.
 
 Charging a basic block's static gas on entry is exact: an out-of-gas anywhere
 in a block is an exceptional halt of the frame wherever it happens, and the
@@ -20,6 +45,8 @@ their basic block, so nothing after them has been charged when they run.
 
 from __future__ import annotations
 
+import os
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -31,11 +58,27 @@ from strikevm.vm.frame import Frame
 from strikevm.vm.instructions import arithmetic
 from strikevm.vm.instructions import table as T
 from strikevm.vm.instructions.arithmetic import CONDITIONS
+from strikevm.vm.spec import CANCUN
 
 Region = Callable[[Frame, list, bytearray], int]
 
-# Upper bound on instructions translated into one region function.
+# Upper bound on instructions translated into one region function (a region
+# stops at the first chunk boundary after the budget is spent).
 REGION_BUDGET = 600
+# Straight-line code is split into chunks of at most this many instructions,
+# each charged and stack-checked on entry like a basic block.
+MAX_BLOCK = 256
+# Source cap of a region: characters per translated instruction, plus a base.
+SOURCE_PER_INSTR = 128
+SOURCE_BASE = 4096
+# Tiering: entries of a pc before it may be compiled, and the gas of credit
+# (gas spent interpreting the code) each character of generated source costs.
+HOT_ENTRIES = 2
+COMPILE_GAS_PER_CHAR = 6
+# Bounds of the compiled-code LRU.
+CACHE_ENTRIES = 4096
+CACHE_CODE_BYTES = 64 * 1024 * 1024
+EAGER = os.environ.get("STRIKEVM_COMPILE", "") == "eager"
 # Inlined expressions deeper than this are bound to a local, and JUMPI arms
 # nested deeper than this leave the region, keeping generated code well within
 # the parser's nesting limits.
@@ -81,11 +124,15 @@ def _invalid(pc: int, op: int) -> None:
 
 
 def _block_info(code: bytes, start: int) -> _BlockInfo:
-    """Static gas, required stack height and maximum growth of the basic block at ``start``."""
+    """Static gas, required stack height and maximum growth of the chunk at ``start``.
+
+    A chunk is the basic block at ``start`` cut after ``MAX_BLOCK`` instructions.
+    """
     n = len(code)
     pc = start
-    gas = need = grow = rel = 0
-    while pc < n:
+    gas = need = grow = rel = count = 0
+    while pc < n and count < MAX_BLOCK:
+        count += 1
         op = code[pc]
         if pc != start and op == 0x5B:
             break
@@ -138,17 +185,56 @@ class _Path:
         return p
 
 
+class _TooLarge(Exception):
+    """The region's source would exceed its cap."""
+
+
+def source_cap(instructions: int) -> int:
+    """Most characters of source a region translating ``instructions`` may have."""
+    return SOURCE_PER_INSTR * instructions + SOURCE_BASE
+
+
+# Largest source any region may have, and the credit needed before compiling.
+MAX_REGION_SOURCE = source_cap(REGION_BUDGET + MAX_BLOCK)
+COMPILE_CREDIT = MAX_REGION_SOURCE * COMPILE_GAS_PER_CHAR
+
+_MULTI_USE: dict[str, tuple[int, ...]] = {}
+
+
+def _multi_use(template: str) -> tuple[int, ...]:
+    """Operand indices that ``template`` mentions more than once."""
+    found = _MULTI_USE.get(template)
+    if found is None:
+        found = _MULTI_USE[template] = tuple(
+            i for i in range(3) if template.count(f"{{{i}}}") > 1
+        )
+    return found
+
+
 class _RegionBuilder:
     """Translates the region reachable from one entry pc into a Python function."""
 
-    def __init__(self, unit: _Unit, entry: int) -> None:
+    def __init__(self, unit: _Unit, entry: int, budget: int = REGION_BUDGET) -> None:
         self.unit = unit
         self.code = unit.code
         self.entry = entry
         self.ns = unit.ns
-        self.budget = REGION_BUDGET
+        self.budget = budget
+        self.initial_budget = budget
         self.nvars = 0
+        self.size = 0  # running estimate of the source size, for the early cap check
         self.vals: dict[str, _Val] = {}
+
+    @property
+    def translated(self) -> int:
+        """Instructions translated so far."""
+        return self.initial_budget - self.budget
+
+    def grow(self, chars: int) -> None:
+        """Account ``chars`` of source; abort when past the region's cap."""
+        self.size += chars
+        if self.size > source_cap(self.translated):
+            raise _TooLarge()
 
     # -- symbolic stack --------------------------------------------------------
     def _entry(self, p: _Path) -> _Val:
@@ -182,9 +268,12 @@ class _RegionBuilder:
         if args and all(a.const is not None for a in args):
             value = eval(template.format(*(str(a.const) for a in args)), self.ns)  # noqa: S307
             return _Val(str(value), const=value)
+        for i in _multi_use(template):  # never duplicate an operand's expression
+            self.local(p, args[i])
         val = _Val(f"v{self._uid()}")
         self.vals[val.text] = val
         val.defn = template.format(*(self.ref(a) for a in args))
+        self.grow(len(val.defn))
         val.depth = 1 + max((a.depth for a in args), default=0)
         if val.depth > MAX_EXPR_DEPTH:
             val.bound = True
@@ -272,6 +361,7 @@ class _RegionBuilder:
         for v in items:
             v.uses += 1
         refs = ", ".join(self.ref(v) for v in items)
+        self.grow(len(refs) + 24)
         if d == 0:
             if not items:
                 return []
@@ -322,6 +412,7 @@ class _RegionBuilder:
                 self.leave(p, str(pc))
                 return
             p.visited.add(pc)
+            self.grow(32)
             info = self.unit.info(pc)
             self.check_block(p, info)
             pc = self.block(p, pc)
@@ -366,11 +457,12 @@ class _RegionBuilder:
         code = self.code
         n = len(code)
         pc = start
+        end = self.budget - MAX_BLOCK  # the chunk ends after MAX_BLOCK instructions
         while True:
             if pc >= n:
                 return pc
             op = code[pc]
-            if pc != start and op == 0x5B:
+            if pc != start and op == 0x5B or self.budget == end:
                 return pc
             spec = T.OPCODES[op]
             self.budget -= 1
@@ -537,48 +629,211 @@ class _Unit:
         return info
 
 
-def translate(code: bytes, entry: int, unit: _Unit | None = None) -> tuple[str, _Unit]:
-    """Python source of the region function entered at ``entry``."""
+def translate(
+    code: bytes, entry: int, unit: _Unit | None = None, budget: int = REGION_BUDGET
+) -> tuple[str, _Unit]:
+    """Python source of the region function entered at ``entry``.
+
+    Raises ``_TooLarge`` when the source would exceed ``source_cap`` of the
+    instructions translated.
+    """
     unit = unit or _Unit(code)
-    return _RegionBuilder(unit, entry).build(), unit
+    builder = _RegionBuilder(unit, entry, budget)
+    src = builder.build()
+    if len(src) > source_cap(builder.translated):
+        raise _TooLarge()
+    return src, unit
+
+
+def _expr_function(spec: T.OpSpec) -> Any:
+    args = "".join(f", a{i}" for i in range(spec.n_in))
+    body = spec.expr.format(*(f"a{i}" for i in range(spec.n_in))) if spec.expr else ""
+    return eval(f"lambda f{args}: {body}", dict(arithmetic.HELPERS))  # noqa: S307
+
+
+# Pure templates as functions of (frame, operands), for the cold tier.
+_EXPR_FNS: list[Any] = [
+    _expr_function(s) if s is not None and s.kind == T.EXPR else None for s in T.OPCODES
+]
+
+
+def _interpret(f: Frame, cc: CompiledCode, pc: int) -> int:
+    """Cold tier: run from ``pc`` to the end of its basic block, one instruction at a time.
+
+    Checks, charges and executes each instruction exactly as the reference
+    interpreter does, credits the gas the block spent to ``cc`` (a call's or
+    create's own cost and forwarded gas are not credited) and returns the next
+    pc, or -1 when the frame halts.
+    """
+    code = cc.unit.code
+    n = len(code)
+    stack = f.stack
+    specs = T.OPCODES
+    start = f.gas
+    while pc < n:
+        op = code[pc]
+        spec = specs[op]
+        if spec is None:
+            raise InvalidOpcode(f"0x{op:02x} at pc {pc}")
+        depth = len(stack)
+        if depth < spec.n_in:
+            raise StackUnderflow(spec.name)
+        if depth - spec.n_in + spec.n_out > G.STACK_LIMIT:
+            raise StackOverflow(spec.name)
+        before = f.gas
+        g = before - spec.gas
+        if g < 0:
+            raise OutOfGas(spec.name)
+        f.gas = g
+        kind = spec.kind
+        if kind == T.PUSH:
+            stack.append(push_value(code, pc, spec.arg))
+            pc += 1 + spec.arg
+        elif kind == T.EXPR:
+            n_in = spec.n_in
+            if n_in == 2:
+                a = stack.pop()
+                stack[-1] = _EXPR_FNS[op](f, a, stack[-1])
+            elif n_in == 1:
+                stack[-1] = _EXPR_FNS[op](f, stack[-1])
+            elif n_in == 0:
+                stack.append(_EXPR_FNS[op](f))
+            else:
+                args = [stack.pop() for _ in range(n_in)]
+                stack.append(_EXPR_FNS[op](f, *args))
+            pc += 1
+        elif kind == T.FN:
+            args = [stack.pop() for _ in range(spec.n_in)]
+            result = spec.fn(f, *args)  # type: ignore[misc]
+            if spec.n_out:
+                stack.append(result)
+            pc += 1
+            if spec.ends_block:  # SSTORE, calls and creates
+                cc.credit += start - (f.gas if op == 0x55 else before)
+                return pc
+        elif kind == T.DUP:
+            stack.append(stack[-spec.arg])
+            pc += 1
+        elif kind == T.SWAP:
+            i = -1 - spec.arg
+            stack[-1], stack[i] = stack[i], stack[-1]
+            pc += 1
+        elif kind == T.POP:
+            stack.pop()
+            pc += 1
+        elif kind == T.JUMPDEST:
+            pc += 1
+        elif kind == T.PC:
+            stack.append(pc)
+            pc += 1
+        elif kind == T.GAS:
+            stack.append(g)
+            cc.credit += start - g
+            return pc + 1
+        elif kind == T.JUMP:
+            dest = stack.pop()
+            if dest not in cc.unit.dests:
+                raise InvalidJump(str(dest))
+            cc.credit += start - g
+            return dest
+        elif kind == T.JUMPI:
+            dest = stack.pop()
+            cond = stack.pop()
+            cc.credit += start - g
+            if cond:
+                if dest not in cc.unit.dests:
+                    raise InvalidJump(str(dest))
+                return dest
+            return pc + 1
+        elif kind == T.STOP:
+            cc.credit += start - g
+            return -1
+        elif kind == T.HALT:
+            args = [stack.pop() for _ in range(spec.n_in)]
+            spec.fn(f, *args)  # type: ignore[misc]
+            cc.credit += start - f.gas
+            return -1
+        else:
+            raise InvalidOpcode(f"INVALID at pc {pc}")
+        if pc < n and code[pc] == 0x5B:
+            break
+    cc.credit += start - f.gas
+    return pc if pc < n else -1
 
 
 class CompiledCode:
-    """Region functions of one bytecode, indexed by entry pc, compiled on first use."""
+    """Region functions of one bytecode, indexed by entry pc, compiled once hot."""
 
-    __slots__ = ("regions", "unit")
+    __slots__ = ("regions", "unit", "hits", "credit", "cold", "source_chars")
 
     def __init__(self, code: bytes) -> None:
         self.unit = _Unit(code)
         self.regions: list[Region | None] = [None] * (len(code) + 1)
+        self.hits: dict[int, int] = {}  # entries of each not yet compiled pc
+        self.credit = 0  # gas spent interpreting this code, less compile debits
+        self.cold: set[int] = set()  # pcs whose region exceeds the source cap
+        self.source_chars = 0  # source generated for this code so far
 
-    def region(self, pc: int) -> Region:
-        src, unit = translate(self.unit.code, pc, self.unit)
+    def region(self, pc: int) -> Region | None:
+        """Compile the region entered at ``pc`` (its entry block alone when the
+        full region is over the source cap); None when even that is over."""
+        try:
+            src, unit = translate(self.unit.code, pc, self.unit)
+        except _TooLarge:
+            try:
+                src, unit = translate(self.unit.code, pc, self.unit, budget=1)
+            except _TooLarge:
+                self.cold.add(pc)
+                return None
         exec(compile(src, f"<strikevm-region-{pc}>", "exec"), unit.ns)  # noqa: S102
         fn = unit.ns.pop(f"r{pc}")
         self.regions[pc] = fn
+        self.source_chars += len(src)
+        self.credit -= len(src) * COMPILE_GAS_PER_CHAR
         return fn
 
+    def promote(self, pc: int) -> Region | None:
+        """Count an entry of ``pc``; compile it when hot and paid for (see module doc)."""
+        if EAGER:
+            return None if pc in self.cold else self.region(pc)
+        hits = self.hits.get(pc, 0) + 1
+        self.hits[pc] = hits
+        if hits < HOT_ENTRIES or self.credit < COMPILE_CREDIT or pc in self.cold:
+            return None
+        del self.hits[pc]
+        return self.region(pc)
 
-_CACHE: dict[bytes, CompiledCode] = {}
-_CACHE_LIMIT = 4096
+
+_CACHE: OrderedDict[tuple[bytes, str], CompiledCode] = OrderedDict()
+_cache_bytes = 0
 
 
-def compiled(code: bytes) -> CompiledCode:
-    cc = _CACHE.get(code)
-    if cc is None:
-        if len(_CACHE) >= _CACHE_LIMIT:
-            _CACHE.clear()
-        cc = _CACHE[code] = CompiledCode(code)
+def compiled(code: bytes, fork: str = CANCUN.cache_key) -> CompiledCode:
+    """The compiled code of ``code`` under fork ``fork``, from the LRU or new."""
+    global _cache_bytes
+    key = (code, fork)
+    cc = _CACHE.get(key)
+    if cc is not None:
+        _CACHE.move_to_end(key)
+        return cc
+    cc = _CACHE[key] = CompiledCode(code)
+    _cache_bytes += len(code)
+    while len(_CACHE) > CACHE_ENTRIES or (_cache_bytes > CACHE_CODE_BYTES and len(_CACHE) > 1):
+        (old, _), _ = _CACHE.popitem(last=False)
+        _cache_bytes -= len(old)
     return cc
+
+
+def clear_cache() -> None:
+    """Forget all compiled code (tests and benchmarks start cold with it)."""
+    global _cache_bytes
+    _CACHE.clear()
+    _cache_bytes = 0
 
 
 def run(f: Frame) -> None:
     """Execute ``f.code`` with compiled regions; raise an ExceptionalHalt on failure."""
-    code = f.code
-    cc = _CACHE.get(code)
-    if cc is None:
-        cc = compiled(code)
+    cc = compiled(f.code, getattr(f.evm, "spec", CANCUN).cache_key)
     regions = cc.regions
     stack = f.stack
     mem = f.memory
@@ -586,5 +841,8 @@ def run(f: Frame) -> None:
     while pc >= 0:
         fn = regions[pc]
         if fn is None:
-            fn = cc.region(pc)
+            fn = cc.promote(pc)
+            if fn is None:
+                pc = _interpret(f, cc, pc)
+                continue
         pc = fn(f, stack, mem)
