@@ -59,8 +59,11 @@ class SenderNotEOA(InvalidTransaction):
     pass
 
 
-class BlockGasExhausted(GasLimitExceedsBlock):
-    """The transaction's gas limit is above the gas the block has left."""
+class BlockGasExhausted(InvalidTransaction):
+    """The transaction's gas limit is above the gas the block has left.
+
+    Unlike :class:`GasLimitExceedsBlock` the transaction may fit in another block.
+    """
 
 
 class BlobGasExhausted(InvalidTransaction):
