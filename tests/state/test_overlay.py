@@ -165,13 +165,19 @@ def test_overlay_over_overlay_and_copy(seed: int) -> None:
     assert state_root(base) == state_root(direct)
 
 
-def test_lazy_maps_refuse_iteration() -> None:
-    overlay = OverlayState(WorldState({1: Account(1, 2, b"", {3: 4})}))
-    with pytest.raises(TypeError):
-        list(overlay.accounts)
+def test_lazy_maps_iterate_their_source() -> None:
+    base = WorldState({1: Account(1, 2, b"", {3: 4, 5: 6}), 7: Account(0, 9)})
+    overlay = OverlayState(base)
     assert overlay.accounts[1].storage.get(3, 0) == 4
-    with pytest.raises(TypeError):
-        list(overlay.accounts[1].storage.items())
+    overlay.sstore(1, 3, 0)
+    overlay.set_balance(8, 1)
+    overlay.finalize_transaction()
+    assert sorted(overlay.accounts) == [1, 7, 8]
+    assert sorted(overlay.accounts[1].storage.items()) == [(3, 0), (5, 6)]
     assert isinstance(overlay.accounts, LazyAccounts)
     assert overlay.accounts[1].has_storage()
     assert 2 not in overlay.accounts
+    expected = base.copy()
+    expected.sstore(1, 3, 0)
+    expected.set_balance(8, 1)
+    assert state_root(overlay) == state_root(expected)

@@ -24,9 +24,11 @@ from strikevm.chain.receipt import Receipt, decode_receipt, encode_receipt
 from strikevm.crypto import EMPTY_KECCAK, keccak256
 from strikevm.primitives import rlp
 from strikevm.state.account import Account
-from strikevm.state.commit import AccountProof, StateCommitter, load
+from strikevm.state.backend import BackendState, LMDBBackend, TrieBackend, check_flat_root
+from strikevm.state.commit import AccountProof, StateCommitter
 from strikevm.state.db import ChainDB
 from strikevm.state.mpt import MPT
+from strikevm.state.overlay import OverlayState
 from strikevm.state.trie import EMPTY_TRIE_ROOT
 from strikevm.state.world import Log, WorldState
 
@@ -35,6 +37,7 @@ __all__ = ["ChainStore", "HistoricalState", "StoreMismatch", "StoredBlock"]
 _CHAIN_ID = b"strikevm.chain_id"
 _GENESIS = b"strikevm.genesis"
 _BLOCK_CACHE = 256
+DEFAULT_STATE_CACHE = 250_000  # accounts plus storage slots kept in memory
 # meta key prefix of a block's system receipt (keyed by block hash, so a rewound and
 # re-mined height never reads a stale one)
 _SYSTEM_RECEIPT = b"strikevm.system_receipt:"
@@ -122,106 +125,19 @@ class _MemoryTables:
         return self.code.get(code_hash)
 
 
-class _LazyStorage(dict):  # type: ignore[type-arg]
-    """Storage of a historical account: slots are read from its storage trie on demand."""
+class HistoricalState(BackendState):
+    """A scratch world state at one state root, read lazily through the tries.
 
-    def __init__(self, read: Callable[[int], int], nonempty: bool) -> None:
-        super().__init__()
-        self._read = read
-        self._nonempty = nonempty
-
-    def get(self, slot: int, default: Any = None) -> Any:
-        try:
-            return dict.__getitem__(self, slot)
-        except KeyError:
-            value = self._read(slot)
-            dict.__setitem__(self, slot, value)
-            return value
-
-    def __getitem__(self, slot: int) -> int:
-        return self.get(slot)  # type: ignore[no-any-return]
-
-    def __contains__(self, slot: object) -> bool:
-        return bool(self.get(slot))
-
-    def values(self) -> Any:  # used by Account.has_storage
-        loaded = list(dict.values(self))
-        return loaded + [1] if self._nonempty else loaded
-
-
-class _LazyAccounts(dict):  # type: ignore[type-arg]
-    """Accounts of a historical state, loaded on first access; deletions are remembered."""
-
-    def __init__(self, load_account: Callable[[int], Account | None]) -> None:
-        super().__init__()
-        self._load = load_account
-        self._absent: set[int] = set()
-
-    def get(self, addr: int, default: Any = None) -> Any:
-        try:
-            return dict.__getitem__(self, addr)
-        except KeyError:
-            pass
-        if addr in self._absent:
-            return default
-        acct = self._load(addr)
-        if acct is None:
-            self._absent.add(addr)
-            return default
-        dict.__setitem__(self, addr, acct)
-        return acct
-
-    def __getitem__(self, addr: int) -> Account:
-        acct = self.get(addr)
-        if acct is None:
-            raise KeyError(addr)
-        return acct  # type: ignore[no-any-return]
-
-    def __contains__(self, addr: object) -> bool:
-        return self.get(addr) is not None
-
-    def __setitem__(self, addr: int, acct: Account) -> None:
-        self._absent.discard(addr)
-        dict.__setitem__(self, addr, acct)
-
-    def __delitem__(self, addr: int) -> None:
-        self.pop(addr)
-
-    def pop(self, addr: int, *default: Any) -> Any:
-        acct = self.get(addr)
-        dict.pop(self, addr, None)
-        self._absent.add(addr)
-        if acct is None:
-            if default:
-                return default[0]
-            raise KeyError(addr)
-        return acct
-
-
-class HistoricalState(WorldState):
-    """A scratch world state that reads accounts lazily from another state or a state root.
-
-    Writes stay in this object; the source is never changed.
+    Writes stay in this object; the stored state is never changed.
     """
 
-    def __init__(self, load_account: Callable[[int], Account | None]) -> None:
-        super().__init__(_LazyAccounts(load_account))
+    def __init__(self, backend: TrieBackend) -> None:
+        super().__init__(backend)
 
 
-def overlay(base: WorldState) -> HistoricalState:
+def overlay(base: WorldState) -> OverlayState:
     """A scratch state over ``base``: accounts are copied on first access, slots on first read."""
-
-    def load_account(addr: int) -> Account | None:
-        acct = base.accounts.get(addr)
-        if acct is None:
-            return None
-        copy = Account(acct.nonce, acct.balance, acct.code)
-        storage = acct.storage
-        if storage:
-            copy.storage = _LazyStorage(lambda slot: storage.get(slot, 0), acct.has_storage())
-        return copy
-
-    return HistoricalState(load_account)
+    return OverlayState(base)
 
 
 class ChainStore:
@@ -229,10 +145,15 @@ class ChainStore:
 
     ``db`` None keeps everything in memory. The live :class:`WorldState` is
     owned by the caller; the store commits it and reads history.
+    ``state_cache`` bounds the entries (accounts plus storage slots) that the
+    state from :meth:`load_state` keeps in memory (None: unbounded).
     """
 
-    def __init__(self, db: ChainDB | None = None) -> None:
+    def __init__(
+        self, db: ChainDB | None = None, *, state_cache: int | None = DEFAULT_STATE_CACHE
+    ) -> None:
         self.db = db
+        self.state_cache = state_cache
         self.tables: Any = db if db is not None else _MemoryTables()
         head = self.tables.head()
         root = EMPTY_TRIE_ROOT
@@ -244,9 +165,15 @@ class ChainStore:
 
     # ------------------------------------------------------------- lifecycle
     @classmethod
-    def open(cls, path: str | None, *, sync: bool = True) -> ChainStore:
+    def open(
+        cls,
+        path: str | None,
+        *,
+        sync: bool = True,
+        state_cache: int | None = DEFAULT_STATE_CACHE,
+    ) -> ChainStore:
         """A store in the LMDB data directory ``path``, or in memory for None."""
-        return cls(ChainDB(path, sync=sync) if path is not None else None)
+        return cls(ChainDB(path, sync=sync) if path is not None else None, state_cache=state_cache)
 
     def close(self) -> None:
         if self.db is not None:
@@ -292,11 +219,17 @@ class ChainStore:
     def state_root(self) -> bytes:
         return self.committer.root
 
-    def load_state(self) -> WorldState:
-        """The state at the head block (the flat tables, or the latest commit in memory)."""
+    def load_state(self) -> BackendState:
+        """The state at the head block, read on demand from the flat tables.
+
+        Constant cost: nothing is read until accessed, and at most
+        :attr:`state_cache` entries stay in memory after each commit.
+        (``strikevm.state.commit.load`` still loads everything, for checks.)
+        """
         if self.db is None:
             raise LookupError("an in-memory store keeps no state apart from the live one")
-        return load(self.db, self.committer.root)
+        check_flat_root(self.db, self.committer.root)
+        return BackendState(LMDBBackend(self.db, self.committer), cache_size=self.state_cache)
 
     # --------------------------------------------------------------- writes
     def commit_genesis(self, state: WorldState, make_header: Callable[[bytes], Header]) -> Block:
@@ -345,6 +278,24 @@ class ChainStore:
         stored = self.block(number)
         if stored is None:
             raise LookupError(f"block {number} is not stored")
+        backend = getattr(state, "backend", None)
+        if (
+            self.db is not None
+            and isinstance(state, BackendState)
+            and isinstance(backend, TrieBackend)
+            and backend.undo_mark is not None
+            and backend.root == stored.header.state_root
+            and not (state.dirty_accounts or state.dirty_slots or state.deleted_accounts)
+        ):
+            # a snapshot from BackendState.copy(): undo the flat tables, keep the tries
+            with self._batch():
+                self.committer.rewind_flat(backend.undo_mark, backend.root)
+                self.tables.set_head(number, stored.hash)
+            state.rebind(LMDBBackend(self.db, self.committer))
+            self._head = (number, stored.hash)
+            for n in [n for n in self._cache if n > number]:
+                del self._cache[n]
+            return
         with self._batch():
             root = self.committer.commit_all(state)
             if root != stored.header.state_root:
@@ -456,20 +407,10 @@ class ChainStore:
 
     def state_at(self, root: bytes) -> HistoricalState:
         """A scratch world state at state ``root``, read lazily from the tries."""
-
-        def load_account(addr: int) -> Account | None:
-            found = self.account_at(root, addr)
-            if found is None:
-                return None
-            nonce, balance, storage_root, code_hash = found
-            acct = Account(nonce, balance, self.code(code_hash))
-            if storage_root != EMPTY_TRIE_ROOT:
-                acct.storage = _LazyStorage(
-                    lambda slot, r=storage_root: self.storage_at(r, slot), True
-                )
-            return acct
-
-        return HistoricalState(load_account)
+        committer = self.committer
+        return HistoricalState(
+            TrieBackend(committer.store, root, self.tables.get_code, committer.cache)
+        )
 
     def proof(self, address: int, slots: list[int], root: bytes) -> AccountProof:
         return self.committer.get_proof(address, slots, root)

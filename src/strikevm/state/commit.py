@@ -139,6 +139,12 @@ class StateCommitter:
         self.cache = NodeCache(cache_size)
         self._root = bytes(root)
         self._trie = MPT(store, self._root, self.cache)
+        # Undo log of the flat tables, kept while a snapshot holds a mark
+        # (see undo_mark): ("account", address, old rlp or None),
+        # ("slot", address, slot, old value), ("storage", address, old slots).
+        self._undo: list[tuple] = []
+        self._undo_base = 0  # absolute position of _undo[0]
+        self._marks: dict[int, int] = {}  # mark -> how many holders
 
     @property
     def root(self) -> bytes:
@@ -172,19 +178,91 @@ class StateCommitter:
             _give_back(state, taken)
 
         db = self.db
+        undo_len = len(self._undo)
         try:
             if db is None:
                 root = self._apply(state, written, slots, deleted)
             else:
                 with db.write_batch():
                     db.on_abort(rollback)
+                    db.on_abort(lambda: self._truncate_undo(undo_len))
                     root = self._apply(state, written, slots, deleted)
                     db.set_state_root(root)
         except BaseException:
             rollback()
+            self._truncate_undo(undo_len)
             raise
         self._root = root
+        after = getattr(state, "after_commit", None)
+        if after is not None:
+            after()
         return root
+
+    # -------------------------------------------------------------- undo log
+    def undo_mark(self) -> int:
+        """Start (or join) recording how to restore the flat tables to the current root.
+
+        Returns a mark for :meth:`rewind_flat`; release it with
+        :meth:`release_undo_mark`. While any mark is held, every commit
+        remembers the old flat-table entries it overwrites (memory: the
+        entries written since the oldest held mark).
+        """
+        mark = self._undo_base + len(self._undo)
+        self._marks[mark] = self._marks.get(mark, 0) + 1
+        return mark
+
+    def release_undo_mark(self, mark: int) -> None:
+        count = self._marks.get(mark, 0)
+        if count <= 1:
+            self._marks.pop(mark, None)
+        else:
+            self._marks[mark] = count - 1
+        if not self._marks:
+            self._undo_base += len(self._undo)
+            self._undo = []
+
+    def _truncate_undo(self, length: int) -> None:
+        del self._undo[length:]
+
+    def rewind_flat(self, mark: int, root: bytes) -> None:
+        """Put the flat tables (and the committer) back to ``root``, the root at ``mark``.
+
+        Runs inside the caller's write batch (or its own). Cost: the entries
+        written since the mark.
+        """
+        db = self.db
+        if db is None:
+            raise StoreError("no flat tables to rewind")
+        if mark not in self._marks or mark < self._undo_base:
+            raise StoreError("the undo log no longer reaches that snapshot")
+        start = mark - self._undo_base
+        tail = self._undo[start:]
+        old_root = self._root
+        with db.write_batch():
+
+            def restore() -> None:
+                self._undo[start:start] = tail
+                self._reset(old_root)
+
+            db.on_abort(restore)
+            del self._undo[start:]
+            for entry in reversed(tail):
+                kind = entry[0]
+                address = entry[1]
+                if kind == "slot":
+                    db.put_storage(address, entry[2], entry[3])
+                elif kind == "account":
+                    key = address.to_bytes(20, "big")
+                    if entry[2] is None:
+                        db._delete("accounts", key)
+                    else:
+                        db._put("accounts", key, entry[2])
+                else:
+                    db.delete_storage(address)
+                    for slot, value in entry[2]:
+                        db.put_storage(address, slot, value)
+            db.set_state_root(root)
+            self._reset(root)
 
     def _apply(
         self,
@@ -199,11 +277,16 @@ class StateCommitter:
         accounts = state.accounts
         trie = self._trie
         db = self.db
+        undo = self._undo if self._marks and db is not None else None
         for address in sorted(touched):
             key = _account_key(address)
             acct = accounts.get(address)
             if acct is None or address in deleted:
                 if db is not None:
+                    if undo is not None:
+                        undo.append(("account", address, db.get_account(address)))
+                        old_slots = [(s, v) for _, s, v in db.iter_storage(address)]
+                        undo.append(("storage", address, old_slots))
                     db.delete_account(address)
                 if acct is None:
                     trie.delete(key)
@@ -224,6 +307,7 @@ class StateCommitter:
         trie = MPT(self.store, root, self.cache)
         storage = acct.storage
         db = self.db
+        undo = self._undo if self._marks and db is not None else None
         for slot in sorted(changed):
             value = storage.get(slot, 0)
             if value:
@@ -231,6 +315,8 @@ class StateCommitter:
             else:
                 trie.delete(_slot_key(slot))
             if db is not None:
+                if undo is not None:
+                    undo.append(("slot", address, slot, db.get_storage(address, slot)))
                 db.put_storage(address, slot, value)
         return trie.commit()
 
@@ -249,6 +335,8 @@ class StateCommitter:
         trie.put(key, encoded)
         db = self.db
         if db is not None:
+            if self._marks:
+                self._undo.append(("account", address, db.get_account(address)))
             db.put_account(address, encoded)
             if acct.code and db.get_code(code_hash) is None:
                 db.put_code(code_hash, acct.code)
@@ -261,6 +349,10 @@ class StateCommitter:
         """
         state.take_dirty()
         old_root = self._root
+        # a full rewrite: no snapshot can be restored through the undo log
+        self._undo_base += len(self._undo) + 1
+        self._undo = []
+        self._marks.clear()
 
         def rollback() -> None:
             self._reset(old_root)

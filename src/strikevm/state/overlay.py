@@ -6,13 +6,13 @@ The EVM reads state as ``state.accounts.get(addr)`` and
 are dict subclasses that answer those reads from a loader on the first miss
 and from the dict afterwards, so the interpreter's hot path is unchanged. A
 deleted account stays in the map as ``None`` so that it never falls through
-to the loader again. Neither map can be iterated: the whole state is not in
-memory, and an iteration would silently see only what was loaded.
+to the loader again. The whole state is not in memory. Iterating one (``items()``) reads its whole source, when the source
+can be iterated, and raises TypeError otherwise: never a silent partial view.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from strikevm.state.account import Account
@@ -36,15 +36,20 @@ class LazyStorage(dict):  # type: ignore[type-arg]
     it stays conservative when every source slot was cleared here.
     """
 
-    __slots__ = ("_read", "_nonempty", "src")
+    __slots__ = ("_read", "_nonempty", "src", "_source_items")
 
     def __init__(
-        self, read: Callable[[int], int], nonempty: Callable[[], bool], src: Any = None
+        self,
+        read: Callable[[int], int],
+        nonempty: Callable[[], bool],
+        src: Any = None,
+        source_items: Callable[[], Iterable[tuple[int, int]]] | None = None,
     ) -> None:
         super().__init__()
         self._read = read
         self._nonempty = nonempty
         self.src = src
+        self._source_items = source_items
 
     def get(self, slot: int, default: Any = None) -> Any:
         value = _dget(self, slot, _MISSING)
@@ -67,10 +72,24 @@ class LazyStorage(dict):  # type: ignore[type-arg]
         """The slots read or written so far (a plain copy)."""
         return dict(dict.items(self))
 
-    def _refuse(self, *args: Any) -> Any:
-        raise TypeError("lazily loaded storage cannot be iterated; read slots by key")
+    def __bool__(self) -> bool:
+        return bool(dict.__len__(self)) or self._nonempty()
 
-    items = keys = __iter__ = _refuse  # type: ignore[assignment]
+    def items(self) -> Any:  # type: ignore[override]
+        """Every slot: the loaded ones, then the source's others (reads the whole source)."""
+        if self._source_items is None:
+            raise TypeError("this lazily loaded storage cannot be iterated; read slots by key")
+        out = list(dict.items(self))
+        for slot, value in self._source_items():
+            if _dget(self, slot, _MISSING) is _MISSING:
+                out.append((slot, value))
+        return out
+
+    def keys(self) -> Any:  # type: ignore[override]
+        return [slot for slot, _ in self.items()]
+
+    def __iter__(self) -> Any:
+        return iter(self.keys())
 
 
 class LazyAccounts(dict):  # type: ignore[type-arg]
@@ -79,12 +98,17 @@ class LazyAccounts(dict):  # type: ignore[type-arg]
     ``loads`` counts loader calls (for cache accounting).
     """
 
-    __slots__ = ("_load", "loads")
+    __slots__ = ("_load", "loads", "_source_items")
 
-    def __init__(self, load: Callable[[int], Account | None]) -> None:
+    def __init__(
+        self,
+        load: Callable[[int], Account | None],
+        source_items: Callable[[], Iterable[tuple[int, Account]]] | None = None,
+    ) -> None:
         super().__init__()
         self._load = load
         self.loads = 0
+        self._source_items = source_items
 
     def get(self, addr: int, default: Any = None) -> Any:
         acct = _dget(self, addr, _MISSING)
@@ -123,10 +147,27 @@ class LazyAccounts(dict):  # type: ignore[type-arg]
         """The cached entry without loading: an Account, None (absent) or ``MISSING``."""
         return _dget(self, addr, _MISSING)
 
-    def _refuse(self, *args: Any) -> Any:
-        raise TypeError("a lazily loaded state cannot be iterated; read accounts by address")
+    def items(self) -> Any:  # type: ignore[override]
+        """Every account: the loaded ones, then the source's others (not cached).
 
-    items = keys = values = __iter__ = _refuse  # type: ignore[assignment]
+        Reads the whole source: for checks and full rebuilds, never on a hot path.
+        """
+        if self._source_items is None:
+            raise TypeError("this lazily loaded state cannot be iterated; read by address")
+        out = [(a, acct) for a, acct in dict.items(self) if acct is not None]
+        for addr, acct in self._source_items():
+            if _dget(self, addr, _MISSING) is _MISSING:
+                out.append((addr, acct))
+        return out
+
+    def keys(self) -> Any:  # type: ignore[override]
+        return [addr for addr, _ in self.items()]
+
+    def values(self) -> Any:  # type: ignore[override]
+        return [acct for _, acct in self.items()]
+
+    def __iter__(self) -> Any:
+        return iter(self.keys())
 
 
 MISSING = _MISSING
@@ -138,6 +179,20 @@ def _merge_dirty(into: Dirty, more: Dirty) -> None:
     for addr, changed in more[1].items():
         slots.setdefault(addr, {}).update(changed)
     deleted.update(more[2])
+
+
+def _copy_of(acct: Account) -> Account:
+    """An account copy whose storage reads ``acct``'s on demand."""
+    copy = Account(acct.nonce, acct.balance, acct.code)
+    copy._code_hash = acct._code_hash
+    src = acct.storage
+    get = src.get
+
+    def read(slot: int) -> int:
+        return get(slot, 0) or 0
+
+    copy.storage = LazyStorage(read, acct.has_storage, src, src.items)
+    return copy
 
 
 class OverlayState(WorldState):
@@ -156,7 +211,7 @@ class OverlayState(WorldState):
 
     def __init__(self, base: WorldState) -> None:
         self.base: WorldState | None = base
-        super().__init__(LazyAccounts(self._load))
+        super().__init__(LazyAccounts(self._load, self._source_items))
         # what earlier take_dirty() calls reported, for commit_to_base()
         self._reported: Dirty = ({}, {}, {})
 
@@ -165,18 +220,14 @@ class OverlayState(WorldState):
         if base is None:
             raise RuntimeError("the overlay was merged into its base and cannot be used")
         acct = base.accounts.get(addr)
-        if acct is None:
-            return None
-        copy = Account(acct.nonce, acct.balance, acct.code)
-        copy._code_hash = acct._code_hash
-        src = acct.storage
-        get = src.get
+        return None if acct is None else _copy_of(acct)
 
-        def read(slot: int) -> int:
-            return get(slot, 0) or 0
-
-        copy.storage = LazyStorage(read, acct.has_storage, src)
-        return copy
+    def _source_items(self) -> Iterable[tuple[int, Account]]:
+        base = self.base
+        if base is None:
+            raise RuntimeError("the overlay was merged into its base and cannot be used")
+        for addr, acct in base.accounts.items():
+            yield addr, _copy_of(acct)
 
     def take_dirty(self) -> Dirty:
         out = super().take_dirty()
@@ -218,12 +269,10 @@ class OverlayState(WorldState):
                 continue
             base_acct = base_accounts.get(addr)
             storage = acct.storage
-            if (
-                addr not in deleted
-                and base_acct is not None
-                and type(storage) is LazyStorage
-                and storage.src is base_acct.storage
-            ):
+            if addr not in deleted and base_acct is not None and type(storage) is LazyStorage:
+                # loaded from the base account (or from a reload of it after a
+                # cache eviction): unread slots are the base's, so write fields
+                # and written slots only
                 base_acct.nonce = acct.nonce
                 base_acct.balance = acct.balance
                 if base_acct.code is not acct.code:
@@ -271,7 +320,9 @@ class OverlayState(WorldState):
             copy._code_hash = acct._code_hash
             storage = acct.storage
             if type(storage) is LazyStorage:
-                lazy = LazyStorage(storage._read, storage._nonempty, storage.src)
+                lazy = LazyStorage(
+                    storage._read, storage._nonempty, storage.src, storage._source_items
+                )
                 for slot, value in dict.items(storage):
                     _dset(lazy, slot, value)
                 copy.storage = lazy
