@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 
 import pytest
+from test_overlay import ADDRS, SLOTS, apply, make_base, random_ops, view
 
 from strikevm.chain.block import Header
 from strikevm.chain.store import ChainStore
@@ -15,8 +16,6 @@ from strikevm.state.commit import StateCommitter, load
 from strikevm.state.overlay import OverlayState
 from strikevm.state.root import state_root
 from strikevm.state.world import WorldState
-
-from test_overlay import ADDRS, SLOTS, apply, make_base, random_ops, view
 
 
 def _header(number: int) -> object:
