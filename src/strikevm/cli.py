@@ -32,7 +32,24 @@ def main(argv: list[str] | None = None) -> int:
     nd = sub.add_parser("node", help="run the dev node (JSON-RPC over HTTP and WebSocket)")
     node_cli.add_arguments(nd)
 
+    vb = sub.add_parser("verify-block", help="re-execute a block from its witness alone")
+    vb.add_argument("bundle", nargs="?", help="rlp([parent_header, block, witness]) file")
+    vb.add_argument("--export", type=int, metavar="N", help="write block N's bundle instead")
+    vb.add_argument("--datadir", help="node data directory (with --export)")
+    vb.add_argument("-o", "--out", help="bundle file to write (with --export)")
+    vb.add_argument("--chain-id", type=int, default=1)
+
     args = parser.parse_args(argv)
+    if args.command == "verify-block":
+        from strikevm.tools import verify_block
+
+        return verify_block.main(
+            args.bundle,
+            datadir=args.datadir,
+            export=args.export,
+            out=args.out,
+            chain_id=args.chain_id,
+        )
     if args.command == "node":
         return node_cli.run(args)
     if args.command == "statetest":
