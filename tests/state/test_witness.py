@@ -160,3 +160,33 @@ def test_witness_without_code_is_rejected() -> None:
     stripped = Witness(witness.nodes, {})
     with pytest.raises(WitnessIncomplete):
         _replay(pre_root, ops, stripped)
+
+
+def test_verify_block_from_a_node(tmp_path) -> None:  # noqa: ANN001
+    from strikevm.chain import node as N
+    from strikevm.chain.store import ChainStore
+    from strikevm.cli import main
+    from strikevm.primitives import rlp
+    from strikevm.tools.verify_block import export_bundle, verify_bundle
+
+    store = ChainStore.open(str(tmp_path / "db"), sync=False)
+    dev = N.DevNode(store, clock=lambda: 1_700_000_000, config=N.NodeConfig())
+    for i in range(3):
+        sender = dev.accounts[i][0]
+        dev.send_transaction(N.CallRequest(sender=sender, to=dev.accounts[9][0], value=10**18))
+    number = store.head_number
+    assert number is not None and number >= 1
+    bundle, witness = export_bundle(store, number, system=dev.system, chain_id=dev.chain_id)
+    root = verify_bundle(bundle, system=dev.system, chain_id=dev.chain_id)
+    assert root == store.head().header.state_root
+    path = tmp_path / "bundle.bin"
+    path.write_bytes(bundle)
+    if not dev.system:
+        assert main(["verify-block", str(path), "--chain-id", str(dev.chain_id)]) == 0
+    # drop one node: rejected
+    item = rlp.decode(bundle)
+    nodes = item[2][0]  # type: ignore[index]
+    item[2][0] = nodes[1:]  # type: ignore[index]
+    with pytest.raises(WitnessIncomplete):
+        verify_bundle(rlp.encode(item), system=dev.system, chain_id=dev.chain_id)
+    store.close()
