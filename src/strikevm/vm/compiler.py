@@ -46,6 +46,7 @@ their basic block, so nothing after them has been charged when they run.
 from __future__ import annotations
 
 import os
+import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
@@ -73,8 +74,8 @@ SOURCE_PER_INSTR = 128
 SOURCE_BASE = 4096
 # Tiering: entries of a pc before it may be compiled, and the gas of credit
 # (gas spent interpreting the code) each character of generated source costs.
-HOT_ENTRIES = 2
-COMPILE_GAS_PER_CHAR = 6
+HOT_ENTRIES = 8
+COMPILE_GAS_PER_CHAR = 4
 # Bounds of the compiled-code LRU.
 CACHE_ENTRIES = 4096
 CACHE_CODE_BYTES = 64 * 1024 * 1024
@@ -186,7 +187,12 @@ class _Path:
 
 
 class _TooLarge(Exception):
-    """The region's source would exceed its cap."""
+    """The region's source would exceed its cap (or, with ``unpaid``, the credit)."""
+
+    def __init__(self, size: int, unpaid: bool = False) -> None:
+        super().__init__(size)
+        self.size = size  # characters generated before giving up
+        self.unpaid = unpaid
 
 
 def source_cap(instructions: int) -> int:
@@ -194,9 +200,10 @@ def source_cap(instructions: int) -> int:
     return SOURCE_PER_INSTR * instructions + SOURCE_BASE
 
 
-# Largest source any region may have, and the credit needed before compiling.
+# Largest source any region may have.
 MAX_REGION_SOURCE = source_cap(REGION_BUDGET + MAX_BLOCK)
-COMPILE_CREDIT = MAX_REGION_SOURCE * COMPILE_GAS_PER_CHAR
+# Least credit with which a hot pc is translated at all.
+MIN_CREDIT = SOURCE_BASE * COMPILE_GAS_PER_CHAR
 
 _MULTI_USE: dict[str, tuple[int, ...]] = {}
 
@@ -214,7 +221,9 @@ def _multi_use(template: str) -> tuple[int, ...]:
 class _RegionBuilder:
     """Translates the region reachable from one entry pc into a Python function."""
 
-    def __init__(self, unit: _Unit, entry: int, budget: int = REGION_BUDGET) -> None:
+    def __init__(
+        self, unit: _Unit, entry: int, budget: int = REGION_BUDGET, limit: int | None = None
+    ) -> None:
         self.unit = unit
         self.code = unit.code
         self.entry = entry
@@ -223,6 +232,7 @@ class _RegionBuilder:
         self.initial_budget = budget
         self.nvars = 0
         self.size = 0  # running estimate of the source size, for the early cap check
+        self.limit = limit  # most characters the credit pays for (None: unlimited)
         self.vals: dict[str, _Val] = {}
 
     @property
@@ -233,8 +243,10 @@ class _RegionBuilder:
     def grow(self, chars: int) -> None:
         """Account ``chars`` of source; abort when past the region's cap."""
         self.size += chars
+        if self.limit is not None and self.size > self.limit:
+            raise _TooLarge(self.size, unpaid=True)
         if self.size > source_cap(self.translated):
-            raise _TooLarge()
+            raise _TooLarge(self.size)
 
     # -- symbolic stack --------------------------------------------------------
     def _entry(self, p: _Path) -> _Val:
@@ -630,18 +642,24 @@ class _Unit:
 
 
 def translate(
-    code: bytes, entry: int, unit: _Unit | None = None, budget: int = REGION_BUDGET
+    code: bytes,
+    entry: int,
+    unit: _Unit | None = None,
+    budget: int = REGION_BUDGET,
+    limit: int | None = None,
 ) -> tuple[str, _Unit]:
     """Python source of the region function entered at ``entry``.
 
     Raises ``_TooLarge`` when the source would exceed ``source_cap`` of the
-    instructions translated.
+    instructions translated, or ``limit`` characters.
     """
     unit = unit or _Unit(code)
-    builder = _RegionBuilder(unit, entry, budget)
+    builder = _RegionBuilder(unit, entry, budget, limit)
     src = builder.build()
+    if limit is not None and len(src) > limit:
+        raise _TooLarge(len(src), unpaid=True)
     if len(src) > source_cap(builder.translated):
-        raise _TooLarge()
+        raise _TooLarge(len(src))
     return src, unit
 
 
@@ -661,15 +679,12 @@ def _interpret(f: Frame, cc: CompiledCode, pc: int) -> int:
     """Cold tier: run from ``pc`` to the end of its basic block, one instruction at a time.
 
     Checks, charges and executes each instruction exactly as the reference
-    interpreter does, credits the gas the block spent to ``cc`` (a call's or
-    create's own cost and forwarded gas are not credited) and returns the next
-    pc, or -1 when the frame halts.
+    interpreter does. Returns the next pc, or -1 when the frame halts.
     """
     code = cc.unit.code
     n = len(code)
     stack = f.stack
     specs = T.OPCODES
-    start = f.gas
     while pc < n:
         op = code[pc]
         spec = specs[op]
@@ -680,8 +695,7 @@ def _interpret(f: Frame, cc: CompiledCode, pc: int) -> int:
             raise StackUnderflow(spec.name)
         if depth - spec.n_in + spec.n_out > G.STACK_LIMIT:
             raise StackOverflow(spec.name)
-        before = f.gas
-        g = before - spec.gas
+        g = f.gas - spec.gas
         if g < 0:
             raise OutOfGas(spec.name)
         f.gas = g
@@ -709,7 +723,6 @@ def _interpret(f: Frame, cc: CompiledCode, pc: int) -> int:
                 stack.append(result)
             pc += 1
             if spec.ends_block:  # SSTORE, calls and creates
-                cc.credit += start - (f.gas if op == 0x55 else before)
                 return pc
         elif kind == T.DUP:
             stack.append(stack[-spec.arg])
@@ -728,43 +741,37 @@ def _interpret(f: Frame, cc: CompiledCode, pc: int) -> int:
             pc += 1
         elif kind == T.GAS:
             stack.append(g)
-            cc.credit += start - g
             return pc + 1
         elif kind == T.JUMP:
             dest = stack.pop()
             if dest not in cc.unit.dests:
                 raise InvalidJump(str(dest))
-            cc.credit += start - g
             return dest
         elif kind == T.JUMPI:
             dest = stack.pop()
             cond = stack.pop()
-            cc.credit += start - g
             if cond:
                 if dest not in cc.unit.dests:
                     raise InvalidJump(str(dest))
                 return dest
             return pc + 1
         elif kind == T.STOP:
-            cc.credit += start - g
             return -1
         elif kind == T.HALT:
             args = [stack.pop() for _ in range(spec.n_in)]
             spec.fn(f, *args)  # type: ignore[misc]
-            cc.credit += start - f.gas
             return -1
         else:
             raise InvalidOpcode(f"INVALID at pc {pc}")
         if pc < n and code[pc] == 0x5B:
             break
-    cc.credit += start - f.gas
     return pc if pc < n else -1
 
 
 class CompiledCode:
     """Region functions of one bytecode, indexed by entry pc, compiled once hot."""
 
-    __slots__ = ("regions", "unit", "hits", "credit", "cold", "source_chars")
+    __slots__ = ("regions", "unit", "hits", "credit", "cold", "need", "source_chars")
 
     def __init__(self, code: bytes) -> None:
         self.unit = _Unit(code)
@@ -772,21 +779,40 @@ class CompiledCode:
         self.hits: dict[int, int] = {}  # entries of each not yet compiled pc
         self.credit = 0  # gas spent interpreting this code, less compile debits
         self.cold: set[int] = set()  # pcs whose region exceeds the source cap
+        self.need: dict[int, int] = {}  # credit a pc waits for after an unpaid attempt
         self.source_chars = 0  # source generated for this code so far
 
     def region(self, pc: int) -> Region | None:
-        """Compile the region entered at ``pc`` (its entry block alone when the
-        full region is over the source cap); None when even that is over."""
+        """Compile the region entered at ``pc`` within the credit.
+
+        A region over the source cap is retried as its entry block alone; a pc
+        whose entry block is over the cap too stays interpreted. A region the
+        credit does not cover is abandoned until the credit doubles what was
+        spent on it. Every character generated, kept or not, is debited.
+        """
+        code = self.unit.code
+        limit = None if EAGER else self.credit // COMPILE_GAS_PER_CHAR
+        src = ""
         try:
-            src, unit = translate(self.unit.code, pc, self.unit)
-        except _TooLarge:
-            try:
-                src, unit = translate(self.unit.code, pc, self.unit, budget=1)
-            except _TooLarge:
-                self.cold.add(pc)
+            src, _ = translate(code, pc, self.unit, limit=limit)
+        except _TooLarge as exc:
+            self.credit -= exc.size * COMPILE_GAS_PER_CHAR
+            if exc.unpaid:
+                self.need[pc] = 2 * exc.size * COMPILE_GAS_PER_CHAR
                 return None
-        exec(compile(src, f"<strikevm-region-{pc}>", "exec"), unit.ns)  # noqa: S102
-        fn = unit.ns.pop(f"r{pc}")
+            try:
+                limit = None if EAGER else max(self.credit, 0) // COMPILE_GAS_PER_CHAR
+                src, _ = translate(code, pc, self.unit, budget=1, limit=limit)
+            except _TooLarge as again:
+                self.credit -= again.size * COMPILE_GAS_PER_CHAR
+                if again.unpaid:
+                    self.need[pc] = 2 * again.size * COMPILE_GAS_PER_CHAR
+                else:
+                    self.cold.add(pc)
+                return None
+        ns = self.unit.ns
+        exec(compile(src, f"<strikevm-region-{pc}>", "exec"), ns)  # noqa: S102
+        fn = ns.pop(f"r{pc}")
         self.regions[pc] = fn
         self.source_chars += len(src)
         self.credit -= len(src) * COMPILE_GAS_PER_CHAR
@@ -798,9 +824,8 @@ class CompiledCode:
             return None if pc in self.cold else self.region(pc)
         hits = self.hits.get(pc, 0) + 1
         self.hits[pc] = hits
-        if hits < HOT_ENTRIES or self.credit < COMPILE_CREDIT or pc in self.cold:
+        if hits < HOT_ENTRIES or pc in self.cold or self.credit < self.need.get(pc, MIN_CREDIT):
             return None
-        del self.hits[pc]
         return self.region(pc)
 
 
@@ -831,18 +856,42 @@ def clear_cache() -> None:
     _cache_bytes = 0
 
 
+class _Tally(threading.local):
+    """Gas credited by the frames of the running transaction (one per thread)."""
+
+    credited = 0
+
+
+_TALLY = _Tally()
+
+
 def run(f: Frame) -> None:
-    """Execute ``f.code`` with compiled regions; raise an ExceptionalHalt on failure."""
+    """Execute ``f.code`` with compiled regions; raise an ExceptionalHalt on failure.
+
+    Gas the frame spends in its own code (its consumption less what its
+    descendant frames credited) is credited to its code whenever execution
+    reaches a cold pc and when the frame ends normally, so interpreted and
+    compiled execution alike pay for compiling the code's hot regions.
+    """
     cc = compiled(f.code, getattr(f.evm, "spec", CANCUN).cache_key)
     regions = cc.regions
     stack = f.stack
     mem = f.memory
+    tally = _TALLY
+    base = f.msg.gas + tally.credited  # own gas spent = base - f.gas - tally.credited
+    settled = 0
     pc = 0
     while pc >= 0:
         fn = regions[pc]
         if fn is None:
+            own = base - f.gas - tally.credited
+            cc.credit += own - settled
+            settled = own
             fn = cc.promote(pc)
             if fn is None:
                 pc = _interpret(f, cc, pc)
                 continue
         pc = fn(f, stack, mem)
+    own = base - f.gas - tally.credited
+    cc.credit += own - settled
+    tally.credited += own
