@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from strikevm.chain import executor as X
 from strikevm.chain.block import (
@@ -74,6 +75,7 @@ from strikevm.chain.transaction import (
     UnsupportedType as TxUnsupportedType,
 )
 from strikevm.crypto import EMPTY_KECCAK, keccak256
+from strikevm.finance.genesis import apply_genesis
 from strikevm.state.account import Account
 from strikevm.state.commit import AccountProof
 from strikevm.state.overlay import OverlayState
@@ -94,7 +96,7 @@ from strikevm.vm.errors import (
 from strikevm.vm.evm import Revert
 from strikevm.vm.instructions.system import create_address
 from strikevm.vm.precompiles import PrecompileError
-from strikevm.vm.system import NativeContract, install_system_accounts
+from strikevm.vm.system import NativeContract
 
 __all__ = [
     "DEV_MNEMONIC",
@@ -265,6 +267,21 @@ class NodeConfig:
     max_log_blocks: int = 10_000
     max_log_results: int = 10_000
     extra_data: bytes = b""
+    # Genesis configuration of the system contracts (finance.genesis); None: the dev
+    # default (oracle feeds ETH/USD, BTC/USD and the USD rate, published by dev
+    # accounts 7, 8 and 9, administered by dev account 0).
+    genesis: Mapping[str, Any] | None = None
+
+
+DEV_PUBLISHERS = (7, 8, 9)
+"""Dev accounts whose keys sign the dev chain's oracle prices."""
+
+
+def default_genesis(accounts: list[tuple[int, bytes]]) -> dict[str, Any]:
+    from strikevm.finance.genesis import dev_oracle_config
+
+    publishers = [accounts[i][0] for i in DEV_PUBLISHERS if i < len(accounts)]
+    return {"oracle": dev_oracle_config(accounts[0][0], publishers)} if publishers else {}
 
 
 # ------------------------------------------------------------- results
@@ -445,7 +462,10 @@ class DevNode:
         for address, _ in self.accounts:
             state.accounts[address] = Account(0, self.config.dev_balance)
         if self.system:
-            install_system_accounts(state, self.system)
+            genesis = self.config.genesis
+            if genesis is None:
+                genesis = default_genesis(self.accounts)
+            apply_genesis(state, self.system, genesis)
         return state
 
     # ------------------------------------------------------------- basics
@@ -760,6 +780,9 @@ class DevNode:
                     continue
                 try:
                     builder.add(tx)
+                except (X.BlockGasExhausted, X.BlobGasExhausted):
+                    skip.add(tx.sender)  # does not fit this block: keep it for the next
+                    continue
                 except TransactionError as exc:  # InvalidTransaction included
                     skip.add(tx.sender)
                     for dropped in self.pool.remove_sender_from(tx.sender, tx.nonce):

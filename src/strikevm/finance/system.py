@@ -7,19 +7,22 @@ every finance system contract at its reserved address; pass it as ``system=`` to
 | address | contract |
 | --- | --- |
 | ``0x0000000000000000000000000000000053540001`` | StrikePricing (``pricing_contract``) |
+| ``0x0000000000000000000000000000000053540002`` | StrikeOracle (``oracle``) |
 """
 
 from __future__ import annotations
 
 from strikevm.vm.system import SystemRegistry, empty_registry
 
+from .oracle import ORACLE_ADDRESS, StrikeOracle
 from .pricing_contract import PRICING_ADDRESS, StrikePricing
 
-__all__ = ["PRICING_ADDRESS", "default_registry"]
+__all__ = ["ORACLE_ADDRESS", "PRICING_ADDRESS", "default_registry"]
 
 
 def default_registry() -> SystemRegistry:
     """A fresh registry with every finance system contract registered."""
     registry = empty_registry()
     registry.register(PRICING_ADDRESS, StrikePricing())
+    registry.register(ORACLE_ADDRESS, StrikeOracle())
     return registry
