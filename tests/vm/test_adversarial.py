@@ -28,7 +28,8 @@ CALLDATASIZE, PUSH1, PUSH2, SWAP1, JUMP, JUMPI, JUMPDEST = 0x36, 0x60, 0x61, 0x9
 
 
 @pytest.fixture(autouse=True)
-def _cold_cache() -> Iterator[None]:
+def _cold_cache(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setattr(compiler, "EAGER", False)  # tiered, whatever STRIKEVM_COMPILE says
     compiler.clear_cache()
     yield
     compiler.clear_cache()
