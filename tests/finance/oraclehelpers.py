@@ -93,7 +93,7 @@ class OracleChain:
             base_fee=7, chain_id=CHAIN_ID,
         )  # fmt: skip
 
-    def send(self, data: bytes, sender_key: bytes = RELAYER_KEY, gas: int = 3_000_000, to: int = ORACLE_ADDRESS) -> TxResult:
+    def send(self, data: bytes, sender_key: bytes = RELAYER_KEY, gas: int = 3_000_000, to: int | None = ORACLE_ADDRESS) -> TxResult:
         nonce = self.nonces.get(sender_key, 0)
         tx = sign_transaction(
             sender_key, tx_type=2, chain_id=CHAIN_ID, nonce=nonce, gas_limit=gas, to=to,
