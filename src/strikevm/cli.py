@@ -1,4 +1,5 @@
-"""Command line: ``strikevm node``, ``strikevm statetest``, ``strikevm blocktest``, ``strikevm bench``."""
+"""Command line: ``strikevm node``, ``statetest``, ``blocktest``, ``verify-block``, ``bench``,
+``oracle``."""
 
 from __future__ import annotations
 
@@ -39,7 +40,14 @@ def main(argv: list[str] | None = None) -> int:
     vb.add_argument("-o", "--out", help="bundle file to write (with --export)")
     vb.add_argument("--chain-id", type=int, default=1)
 
+    from strikevm.tools import oracle_cli
+
+    orc = sub.add_parser("oracle", help="publish oracle prices, show a feed")
+    oracle_cli.add_arguments(orc)
+
     args = parser.parse_args(argv)
+    if args.command == "oracle":
+        return oracle_cli.main(args)
     if args.command == "verify-block":
         from strikevm.tools import verify_block
 
