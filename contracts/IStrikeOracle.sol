@@ -70,7 +70,6 @@ interface IStrikeOracle {
     function addPublisher(bytes32 feedId, address publisher) external;
     function removePublisher(bytes32 feedId, address publisher) external;
     function setAdmin(address newAdmin) external;
-    function setMaxFutureSeconds(uint32 seconds_) external;
 
     // ---------------------------------------------------------------- events
     event AggregateUpdated(bytes32 indexed feedId, uint256 price, uint256 confidence,

@@ -55,7 +55,6 @@ def feed_spec(name: str = "ETH/USD", **extra: Any) -> dict[str, Any]:
 def oracle_config(*feeds: dict[str, Any]) -> dict[str, Any]:
     return {
         "admin": f"0x{ADMIN:040x}",
-        "maxFutureSeconds": 15,
         "feeds": list(feeds) or [feed_spec(), feed_spec("USD", kind="rate", decimals=18,
                                                        maxDeviationBps=0, twapCapacity=0)],
     }

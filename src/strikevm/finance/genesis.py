@@ -5,7 +5,6 @@ A genesis configuration is a JSON object; the section this module reads is::
     {
       "oracle": {
         "admin": "0x...",                 # the only account that may change feeds later
-        "maxFutureSeconds": 15,           # how far ahead of the block a publish time may be
         "feeds": [
           {"name": "ETH/USD", "kind": "price", "decimals": 8, "quorum": 2,
            "staleness": 120, "maxDeviationBps": 1000, "emaWindow": 3600,
@@ -48,7 +47,6 @@ def dev_oracle_config(admin: int, publishers: Sequence[int]) -> dict[str, Any]:
 
     return {
         "admin": f"0x{admin:040x}",
-        "maxFutureSeconds": 15,
         "feeds": [
             feed("ETH/USD"),
             feed("BTC/USD"),

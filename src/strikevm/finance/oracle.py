@@ -49,6 +49,8 @@ from .oracle_layout import (
     GLOBAL_SLOT,
     KIND_PRICE,
     KIND_RATE,
+    MAX_FUTURE_SECONDS,
+    OBS_ALLOCATED,
     ORACLE_ADDRESS,
     PRICE_LIMIT,
     RATE_LIMIT,
@@ -125,7 +127,6 @@ FUNCTIONS: dict[str, str] = {
     "addPublisher(bytes32,address)": "_add_publisher",
     "removePublisher(bytes32,address)": "_remove_publisher",
     "setAdmin(address)": "_set_admin",
-    "setMaxFutureSeconds(uint32)": "_set_max_future",
 }
 
 ERRORS: tuple[str, ...] = (
@@ -252,11 +253,11 @@ class StrikeOracle:
             host.revert(error("UnknownFeed(bytes32)", feed))
         return found
 
-    def _require_admin(self, host: Host) -> tuple[int, int, int]:
-        admin, max_future, count = unpack_global(host.sload(GLOBAL_SLOT))
+    def _require_admin(self, host: Host) -> tuple[int, int]:
+        admin, count = unpack_global(host.sload(GLOBAL_SLOT))
         if host.caller != admin:
             host.revert(error("NotAdmin(address)", host.caller))
-        return admin, max_future, count
+        return admin, count
 
     # ------------------------------------------------------------ updates
     def _update_prices(self, host: Host, data: bytes) -> bytes:
@@ -266,7 +267,7 @@ class StrikeOracle:
         if len(items) > MAX_UPDATES:
             host.revert(error("TooManyUpdates(uint256)", len(items)))
         now = host.block.timestamp
-        _, max_future, _ = unpack_global(host.sload(GLOBAL_SLOT))
+        max_future = MAX_FUTURE_SECONDS
         domain = domain_separator(host.block.chain_id, host.address)
         batch = _Batch()
         for index, raw in enumerate(items):
@@ -587,7 +588,7 @@ class StrikeOracle:
         return _words(signed(value, 96) if c.kind == KIND_RATE else value, conf, time)
 
     def _feed_ids(self, host: Host, data: bytes) -> bytes:
-        count = unpack_global(host.sload(GLOBAL_SLOT))[2]
+        count = unpack_global(host.sload(GLOBAL_SLOT))[1]
         items = [host.sload(feed_list_slot(i)) for i in range(count)]
         return _words(_W, len(items), *items)
 
@@ -596,7 +597,7 @@ class StrikeOracle:
 
     # -------------------------------------------------------------- admin
     def _set_feed(self, host: Host, data: bytes) -> bytes:
-        admin, max_future, count = self._require_admin(host)
+        admin, count = self._require_admin(host)
         a = [self._arg(data, i) for i in range(8)]
         feed = a[0]
         limits = (None, 0xFF, 0xFF, 0xFF, 0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF)
@@ -619,7 +620,7 @@ class StrikeOracle:
         host.sstore(config_slot(feed), config.pack())
         if existing is None:
             host.sstore(feed_list_slot(count), feed)
-            host.sstore(GLOBAL_SLOT, pack_global(admin, max_future, count + 1))
+            host.sstore(GLOBAL_SLOT, pack_global(admin, count + 1))
         host.emit([EVENT_FEED, feed])
         return b""
 
@@ -662,20 +663,12 @@ class StrikeOracle:
         return b""
 
     def _set_admin(self, host: Host, data: bytes) -> bytes:
-        admin, max_future, count = self._require_admin(host)
+        admin, count = self._require_admin(host)
         new = self._arg(data, 0)
         if new > _ADDR:
             host.revert(error("InvalidConfig()"))
-        host.sstore(GLOBAL_SLOT, pack_global(new, max_future, count))
+        host.sstore(GLOBAL_SLOT, pack_global(new, count))
         host.emit([EVENT_ADMIN, admin, new])
-        return b""
-
-    def _set_max_future(self, host: Host, data: bytes) -> bytes:
-        admin, _, count = self._require_admin(host)
-        seconds = self._arg(data, 0)
-        if seconds > 3600:
-            host.revert(error("InvalidConfig()"))
-        host.sstore(GLOBAL_SLOT, pack_global(admin, seconds, count))
         return b""
 
 
@@ -741,12 +734,14 @@ def genesis_storage(config: dict[str, Any]) -> dict[int, int]:
     """The oracle's storage for a genesis configuration (see docs/oracle.md for the format)."""
     try:
         admin = int(str(config["admin"]), 16)
-        max_future = int(config.get("maxFutureSeconds", 15))
         feeds = list(config.get("feeds", []))
     except (KeyError, TypeError, ValueError) as exc:
         raise GenesisError(f"oracle genesis: {exc!r}") from None
-    if not 0 <= admin <= _ADDR or not 0 <= max_future <= 3600:
-        raise GenesisError("oracle genesis: bad admin or maxFutureSeconds")
+    if not 0 <= admin <= _ADDR:
+        raise GenesisError("oracle genesis: bad admin")
+    unknown = set(config) - {"admin", "feeds"}
+    if unknown:
+        raise GenesisError(f"oracle genesis: unknown keys {sorted(unknown)}")
     storage: dict[int, int] = {}
     seen: set[int] = set()
     for index, spec in enumerate(feeds):
@@ -783,7 +778,10 @@ def genesis_storage(config: dict[str, Any]) -> dict[int, int]:
         for i, publisher in enumerate(publishers):
             storage[publisher_slot(feed, i)] = publisher
             storage[latest_slot(feed, publisher)] = pack_latest(0, 0, 0)
-    storage[GLOBAL_SLOT] = pack_global(admin, max_future, len(feeds))
+        if cfg.kind == KIND_PRICE:
+            for position in range(cfg.twap_capacity):  # pre-allocate the TWAP ring
+                storage[obs_slot(feed, position)] = OBS_ALLOCATED
+    storage[GLOBAL_SLOT] = pack_global(admin, len(feeds))
     return storage
 
 

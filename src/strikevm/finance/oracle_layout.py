@@ -7,7 +7,7 @@ Storage layout (account ``0x…53540002``). Every slot is ``keccak256`` of an
 ABI-encoded key, so feeds never share a slot (no hot slot across feeds)::
 
     GLOBAL        = keccak256("StrikeOracle.global")
-                    admin (160) | maxFutureSeconds (32) | feedCount (32)
+                    admin (160) | feedCount (32, at 192)
     FEED_LIST[i]  = keccak256(abi.encode("StrikeOracle.feeds", i))          -> feed id
     CONFIG(f)     = keccak256(abi.encode(f, "config"))
                     exists (bit 0) | twapCapacity (32, at 112) | emaWindow (32, at 144)
@@ -23,7 +23,9 @@ ABI-encoded key, so feeds never share a slot (no hot slot across feeds)::
     STATE(f)      = keccak256(abi.encode(f, "state"))
                     ema (96) | anchor (96, at 96) | anchorBlock (32, at 192) | obsCount (32, at 224)
     OBS(f, k)     = keccak256(abi.encode(f, "obs", k mod twapCapacity))   TWAP observation k
-                    time (40) | price (88, at 40) | cumulative price-seconds (128, at 128)
+                    time (40) | price (88, at 40) | cumulative price-seconds (127, at 128)
+                    | allocated (bit 255: genesis pre-allocates the ring, so steady-state
+                    observation writes are updates, not new slots, as Uniswap v3 does)
     VOL_LATEST(v, p) = keccak256(abi.encode(v, "latest", p)), v = keccak256(abi.encode(f, expiry))
                     atm (64) | skew (int64, at 64) | convexity (int64, at 128) | time (48, at 192)
     VOL_AGG(v)    = keccak256(abi.encode(v, "aggregate"))
@@ -64,6 +66,8 @@ RATE_LIMIT = 1 << 95  # |rate| in wad
 VOL_LIMIT = 1 << 64  # atm volatility in wad
 SMILE_LIMIT = 1 << 63  # |skew|, |convexity| in wad
 TIME_LIMIT = 1 << 40
+MAX_FUTURE_SECONDS = 15
+"""How far past the block timestamp a publish time may be (publisher clock skew)."""
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
 _M96 = (1 << 96) - 1
@@ -180,12 +184,12 @@ class FeedConfig:
         )
 
 
-def pack_global(admin: int, max_future: int, feed_count: int) -> int:
-    return admin | (max_future & _M32) << 160 | (feed_count & _M32) << 192
+def pack_global(admin: int, feed_count: int) -> int:
+    return admin | (feed_count & _M32) << 192
 
 
-def unpack_global(word: int) -> tuple[int, int, int]:
-    return word & ((1 << 160) - 1), word >> 160 & _M32, word >> 192 & _M32
+def unpack_global(word: int) -> tuple[int, int]:
+    return word & ((1 << 160) - 1), word >> 192 & _M32
 
 
 MEMBER = 1 << 255
@@ -216,12 +220,16 @@ def unpack_state(word: int) -> tuple[int, int, int, int]:
     return word & _M96, word >> 96 & _M96, word >> 192 & _M32, word >> 224 & _M32
 
 
+OBS_ALLOCATED = 1 << 255
+_M127 = (1 << 127) - 1
+
+
 def pack_obs(time: int, price: int, cumulative: int) -> int:
-    return (time & _M40) | (price & ((1 << 88) - 1)) << 40 | cumulative << 128
+    return (time & _M40) | (price & ((1 << 88) - 1)) << 40 | (cumulative & _M127) << 128 | OBS_ALLOCATED
 
 
 def unpack_obs(word: int) -> tuple[int, int, int]:
-    return word & _M40, word >> 40 & ((1 << 88) - 1), word >> 128
+    return word & _M40, word >> 40 & ((1 << 88) - 1), word >> 128 & _M127
 
 
 def signed(value: int, bits: int) -> int:
