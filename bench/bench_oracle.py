@@ -34,10 +34,10 @@ from oraclehelpers import (  # noqa: E402
     E8,
     WAD,
     OracleChain,
+    address,
     feed_spec,
     key,
     oracle_config,
-    address,
 )
 
 from strikevm.chain.transaction import intrinsic_gas, sign_transaction  # noqa: E402
