@@ -3,6 +3,10 @@
 Prints the dev accounts and their keys like anvil, logs one line per block,
 and keeps its chain in an LMDB data directory (default ``~/.strikevm/<chain-id>``)
 so that a restart resumes at the last committed block.
+
+The RPC budgets (gas cap, call timeout, batch limits, trace caps, filter
+expiry, log ranges, snapshots, WebSocket queues) are flags with geth's
+defaults; docs/node.md ("Denial-of-service limits") lists them.
 """
 
 from __future__ import annotations
@@ -52,6 +56,96 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-body", type=int, default=DEFAULT_MAX_BODY, help="largest request body in bytes"
     )
     parser.add_argument("--quiet", action="store_true", help="do not log each block")
+    limits = parser.add_argument_group("denial-of-service limits (0 disables one)")
+    limits.add_argument(
+        "--rpc-gas-cap",
+        type=_count,
+        default=50_000_000,
+        help="gas cap of eth_call and eth_estimateGas (default 50000000, as geth)",
+    )
+    limits.add_argument(
+        "--rpc-evm-timeout",
+        type=_seconds,
+        default=5.0,
+        help="seconds an eth_call, estimate or trace may run (default 5, as geth)",
+    )
+    limits.add_argument(
+        "--rpc-batch-limit", type=_count, default=1000, help="requests per batch (default 1000)"
+    )
+    limits.add_argument(
+        "--rpc-batch-response-limit",
+        type=_count,
+        default=25_000_000,
+        help="bytes of a batch answer; later items answer 'response too large' (default 25 MB)",
+    )
+    limits.add_argument(
+        "--rpc-call-workers",
+        type=int,
+        default=2,
+        help="threads running eth_call, estimates and traces (default 2)",
+    )
+    limits.add_argument(
+        "--rpc-filter-timeout",
+        type=_seconds,
+        default=300.0,
+        help="seconds a filter lives without being polled (default 300, as geth)",
+    )
+    limits.add_argument(
+        "--rpc-max-log-blocks",
+        type=_count,
+        default=10_000,
+        help="blocks one eth_getLogs query or filter poll may scan (default 10000)",
+    )
+    limits.add_argument(
+        "--rpc-max-log-results",
+        type=_count,
+        default=10_000,
+        help="logs one eth_getLogs query may return (default 10000)",
+    )
+    limits.add_argument(
+        "--trace-max-logs",
+        type=_count,
+        default=100_000,
+        help="struct-log entries per debug trace (default 100000)",
+    )
+    limits.add_argument(
+        "--trace-max-bytes",
+        type=_count,
+        default=64 * 1024 * 1024,
+        help="captured stack, memory and storage per debug trace, in bytes (default 64 MiB)",
+    )
+    limits.add_argument(
+        "--max-snapshots",
+        type=_count,
+        default=100,
+        help="live evm_snapshot states; one more drops the oldest (default 100)",
+    )
+    limits.add_argument(
+        "--ws-max-queue",
+        type=_count,
+        default=10_000,
+        help="messages waiting for a WebSocket client before it is disconnected (default 10000)",
+    )
+    limits.add_argument(
+        "--ws-max-queue-bytes",
+        type=_count,
+        default=64 * 1024 * 1024,
+        help="bytes waiting for a WebSocket client before it is disconnected (default 64 MiB)",
+    )
+
+
+def _count(text: str) -> int:
+    value = int(text.replace("_", ""))
+    if value < 0:
+        raise argparse.ArgumentTypeError("must not be negative")
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError("must be a non-negative number of seconds")
+    return value
 
 
 def default_datadir(chain_id: int) -> Path:
@@ -108,8 +202,9 @@ def run(args: argparse.Namespace, out: IO[str] | None = None) -> int:
     """Start the node described by parsed ``args``; return the exit status."""
     from strikevm.chain.node import DevNode, NodeConfig
     from strikevm.chain.store import ChainStore, StoreMismatch
-    from strikevm.rpc.server import RpcServer
+    from strikevm.rpc.server import RpcLimits, RpcServer, configure_runtime
 
+    configure_runtime()  # recursion limit and thread stack size, before any thread starts
     out = out if out is not None else sys.stdout
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=out)
     config = NodeConfig(
@@ -117,6 +212,21 @@ def run(args: argparse.Namespace, out: IO[str] | None = None) -> int:
         gas_limit=args.gas_limit,
         engine=args.engine,
         automine=args.block_time is None,
+        call_gas_cap=args.rpc_gas_cap,
+        max_log_blocks=args.rpc_max_log_blocks,
+        max_log_results=args.rpc_max_log_results,
+        max_snapshots=args.max_snapshots,
+    )
+    limits = RpcLimits(
+        batch_items=args.rpc_batch_limit,
+        batch_response_bytes=args.rpc_batch_response_limit,
+        evm_timeout=args.rpc_evm_timeout,
+        filter_timeout=args.rpc_filter_timeout,
+        trace_max_logs=args.trace_max_logs,
+        trace_max_bytes=args.trace_max_bytes,
+        ws_queue_messages=args.ws_max_queue,
+        ws_queue_bytes=args.ws_max_queue_bytes,
+        call_workers=max(1, args.rpc_call_workers),
     )
     lock = None
     if args.ephemeral:
@@ -153,7 +263,11 @@ def run(args: argparse.Namespace, out: IO[str] | None = None) -> int:
                 log.info(_block_line(stored, elapsed_ns))
 
         server = RpcServer(
-            node, max_body=args.max_body, block_time=args.block_time, on_block=on_block
+            node,
+            max_body=args.max_body,
+            block_time=args.block_time,
+            on_block=on_block,
+            limits=limits,
         )
         asyncio.run(_serve(server, args.host, args.port, out))
     finally:

@@ -10,7 +10,16 @@ and the chain uses it only to pick the next block's timestamp.
 
 Errors are typed (:class:`NodeError` subclasses); their messages follow geth
 so that clients recognise them. Nothing changes when a transaction is
-rejected. The node is not thread-safe: call it from one thread.
+rejected. The node is not thread-safe: call it from one thread, with one
+exception: with :attr:`DevNode.isolated_calls` set, :meth:`DevNode.call`,
+:meth:`DevNode.estimate_gas` and the block/receipt reads they need may run on
+other threads at the same time, because calls then read the committed tries
+at the block's state root (immutable) instead of the live state.
+
+Budgets (:class:`NodeConfig`): ``call_gas_cap`` caps the gas of a call or an
+estimate (geth's RPCGasCap), ``max_log_blocks`` and ``max_log_results`` bound
+an eth_getLogs query, ``max_snapshots`` bounds the live evm_snapshot states
+(the oldest is dropped when a new one would exceed it).
 """
 
 from __future__ import annotations
@@ -266,6 +275,10 @@ class NodeConfig:
     pool: PoolConfig = field(default_factory=PoolConfig)
     max_log_blocks: int = 10_000
     max_log_results: int = 10_000
+    # gas cap of eth_call / eth_estimateGas (0: none), as geth's --rpc.gascap
+    call_gas_cap: int = CALL_GAS_CAP
+    # live evm_snapshot states; taking one more drops the oldest (0: no limit)
+    max_snapshots: int = 100
     extra_data: bytes = b""
     # Genesis configuration of the system contracts (finance.genesis); None: the dev
     # default (oracle feeds ETH/USD, BTC/USD and the USD rate, published by dev
@@ -436,6 +449,9 @@ class DevNode:
         self._dropped: dict[bytes, NodeError] = {}
         # When set, submit() only pools; the caller runs mine_ready() and settle().
         self.defer_automine = False
+        # When set, calls and estimates read the committed tries at the block's state
+        # root, never the live state, so that they can run on other threads.
+        self.isolated_calls = False
         # Test seam: called with a stage name during block production ("commit"); an
         # exception it raises must leave the node exactly as before the block.
         self.fault_injector: Callable[[str], None] | None = None
@@ -520,9 +536,9 @@ class DevNode:
             block_hash=self._block_hash_fn(),
         )
 
-    def pending_env(self) -> BlockEnv:
-        """The context of the next block (as far as it is known now)."""
-        parent = self.head().header
+    def pending_env(self, head: StoredBlock | None = None) -> BlockEnv:
+        """The context of the block after ``head`` (default: the head), as far as it is known."""
+        parent = (head if head is not None else self.head()).header
         return BlockEnv(
             coinbase=self.config.coinbase,
             number=parent.number + 1,
@@ -866,6 +882,11 @@ class DevNode:
 
     # ----------------------------------------------------------- snapshots
     def snapshot(self) -> int:
+        """evm_snapshot: remember the head, state, pool and clock; return the id.
+
+        At most ``config.max_snapshots`` are kept: taking one more drops the
+        oldest (reverting to a dropped id then answers False, as an unknown id).
+        """
         self._snapshot_id += 1
         self._snapshots[self._snapshot_id] = _Snapshot(
             self.head_number,
@@ -874,7 +895,14 @@ class DevNode:
             self.time_offset,
             self.next_timestamp,
         )
+        limit = self.config.max_snapshots
+        while limit and len(self._snapshots) > limit:
+            del self._snapshots[min(self._snapshots)]
         return self._snapshot_id
+
+    @property
+    def snapshot_count(self) -> int:
+        return len(self._snapshots)
 
     def revert(self, snapshot_id: int) -> bool:
         """evm_revert: back to the snapshot's head and state; False for an unknown id."""
@@ -943,7 +971,7 @@ class DevNode:
         """eth_getLogs over blocks first..last (inclusive) of the canonical chain."""
         if last < first:
             return []
-        if last - first + 1 > self.config.max_log_blocks:
+        if self.config.max_log_blocks and last - first + 1 > self.config.max_log_blocks:
             raise LimitExceeded(
                 f"block range too large: {last - first + 1} blocks, limit "
                 f"{self.config.max_log_blocks}"
@@ -951,7 +979,7 @@ class DevNode:
         out: list[LogEntry] = []
         for stored in self.store.iter_blocks(first, last):
             out.extend(self.block_logs(stored, addresses, topics))
-            if len(out) > self.config.max_log_results:
+            if self.config.max_log_results and len(out) > self.config.max_log_results:
                 raise LimitExceeded(
                     f"query returned more than {self.config.max_log_results} results"
                 )
@@ -991,19 +1019,42 @@ class DevNode:
         return out
 
     # ------------------------------------------------------ calls/estimates
+    def call_source(
+        self, block: StoredBlock | None
+    ) -> tuple[Callable[[], WorldState], BlockEnv]:
+        """(scratch-state factory, block context) of calls at ``block`` (None: pending).
+
+        With :attr:`isolated_calls`, the states read the committed tries at the
+        block's state root (at the head for pending), which no later block
+        changes, so the calls may run on another thread than block production.
+        """
+        if self.isolated_calls:
+            base = block if block is not None else self.head()
+            root = base.header.state_root
+            env = self.pending_env(base) if block is None else self.block_env(block.header)
+            store = self.store
+            return (lambda: store.state_at(root)), env
+        if block is None or block.number == self.head_number:
+            live = self.state
+            env = self.pending_env() if block is None else self.block_env(block.header)
+            return (lambda: overlay(live)), env
+        root = block.header.state_root
+        store = self.store
+        return (lambda: store.state_at(root)), self.block_env(block.header)
+
     def call_state(
         self, block: StoredBlock | None, overrides: Mapping[int, AccountOverride] | None = None
     ) -> tuple[WorldState, BlockEnv]:
         """A scratch state and block context for a call at ``block`` (None: pending)."""
-        if block is None or block.number == self.head_number:
-            state: WorldState = overlay(self.state)
-            env = self.pending_env() if block is None else self.block_env(block.header)
-        else:
-            state = self.store.state_at(block.header.state_root)
-            env = self.block_env(block.header)
+        make, env = self.call_source(block)
+        state = make()
         if overrides:
             _apply_overrides(state, overrides)
         return state, env
+
+    def _gas_cap(self, gas: int) -> int:
+        cap = self.config.call_gas_cap
+        return min(gas, cap) if cap else gas
 
     def call(
         self,
@@ -1011,11 +1062,13 @@ class DevNode:
         block: StoredBlock | None = None,
         overrides: Mapping[int, AccountOverride] | None = None,
     ) -> CallResult:
-        """eth_call on a scratch state; nothing persists."""
+        """eth_call on a scratch state; nothing persists. Gas is capped at ``call_gas_cap``."""
         state, env = self.call_state(block, overrides)
-        gas = req.gas if req.gas is not None else max(env.gas_limit, CALL_GAS_CAP)
+        gas = req.gas
+        if gas is None:
+            gas = max(env.gas_limit, self.config.call_gas_cap)
         return execute_call(
-            state, env, req, min(gas, CALL_GAS_CAP), engine=self.config.engine, system=self.system
+            state, env, req, self._gas_cap(gas), engine=self.config.engine, system=self.system
         )
 
     def estimate_gas(
@@ -1025,9 +1078,16 @@ class DevNode:
         overrides: Mapping[int, AccountOverride] | None = None,
     ) -> int:
         """eth_estimateGas: the least gas limit with which the call succeeds."""
-        state, env = self.call_state(block, overrides)
-        cap = req.gas if req.gas is not None else env.gas_limit
-        cap = min(cap, CALL_GAS_CAP)
+        make, env = self.call_source(block)
+
+        def scratch() -> WorldState:
+            state = make()
+            if overrides:
+                _apply_overrides(state, overrides)
+            return state
+
+        state = scratch()
+        cap = self._gas_cap(req.gas if req.gas is not None else env.gas_limit)
         price = _call_price(req, env)
         if price:
             room = state.balance(req.sender) - req.value
@@ -1038,9 +1098,8 @@ class DevNode:
             cap = min(cap, room // price)
 
         def run(gas: int) -> CallResult:
-            scratch, _ = self.call_state(block, overrides)
             return execute_call(
-                scratch, env, req, gas, engine=self.config.engine, system=self.system
+                scratch(), env, req, gas, engine=self.config.engine, system=self.system
             )
 
         first = run(cap)

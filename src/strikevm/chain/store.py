@@ -9,10 +9,17 @@ head in one write batch: a block is stored entirely or not at all.
 
 Entries above the head (left behind by a rewind) are never returned: every
 read checks the block number against the head and the hash against the block.
+
+Threads: one thread writes (commits, rewinds); other threads may read blocks,
+receipts and historical state (:meth:`ChainStore.state_at`) at the same time.
+The LMDB tables give each thread its own read transaction and trie nodes are
+content-addressed and never removed, so a committed root reads the same from
+any thread; the block cache is guarded by a lock.
 """
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
@@ -161,6 +168,7 @@ class ChainStore:
             root = self._read_block(head[0]).header.state_root  # type: ignore[union-attr]
         self.committer = StateCommitter(db, root)
         self._cache: OrderedDict[int, StoredBlock] = OrderedDict()
+        self._cache_lock = threading.Lock()  # readers on other threads share the cache
         self._head: tuple[int, bytes] | None = head
 
     # ------------------------------------------------------------- lifecycle
@@ -293,8 +301,7 @@ class ChainStore:
                 self.tables.set_head(number, stored.hash)
             state.rebind(LMDBBackend(self.db, self.committer))
             self._head = (number, stored.hash)
-            for n in [n for n in self._cache if n > number]:
-                del self._cache[n]
+            self._forget_above(number)
             return
         with self._batch():
             root = self.committer.commit_all(state)
@@ -302,8 +309,12 @@ class ChainStore:
                 raise RuntimeError("rewind state does not match the block's state root")
             self.tables.set_head(number, stored.hash)
         self._head = (number, stored.hash)
-        for n in [n for n in self._cache if n > number]:
-            del self._cache[n]
+        self._forget_above(number)
+
+    def _forget_above(self, number: int) -> None:
+        with self._cache_lock:
+            for n in [n for n in self._cache if n > number]:
+                del self._cache[n]
 
     def _put(self, block: Block, receipts: Sequence[Receipt]) -> None:
         tables = self.tables
@@ -330,10 +341,11 @@ class ChainStore:
     # ---------------------------------------------------------------- reads
     def _remember(self, stored: StoredBlock) -> None:
         cache = self._cache
-        cache[stored.number] = stored
-        cache.move_to_end(stored.number)
-        while len(cache) > _BLOCK_CACHE:
-            cache.popitem(last=False)
+        with self._cache_lock:
+            cache[stored.number] = stored
+            cache.move_to_end(stored.number)
+            while len(cache) > _BLOCK_CACHE:
+                cache.popitem(last=False)
 
     def _read_block(self, number: int) -> Block | None:
         raw = self.tables.get_block(number)
@@ -343,7 +355,8 @@ class ChainStore:
         """Block ``number`` of the canonical chain (at or below the head), or None."""
         if self._head is None or not 0 <= number <= self._head[0]:
             return None
-        cached = self._cache.get(number)
+        with self._cache_lock:
+            cached = self._cache.get(number)
         if cached is not None:
             return cached
         block = self._read_block(number)

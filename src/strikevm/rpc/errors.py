@@ -8,6 +8,8 @@
 | -32602 | invalid params (including undecodable raw transactions) |
 | -32603 | internal error |
 | -32000 | the request was understood and refused (geth's messages: "nonce too low", ...) |
+| -32000 | also ``execution aborted (timeout = 5s)``: a call, estimate or trace ran past the limit |
+| -32003 | response too large (the rest of a batch past the response size limit) |
 | -32005 | limit exceeded (eth_getLogs) |
 | 3 | execution reverted; ``data`` holds the revert data |
 """
@@ -25,7 +27,33 @@ INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
 SERVER_ERROR = -32000
 LIMIT_EXCEEDED = -32005
+RESPONSE_TOO_LARGE = -32003
 EXECUTION_REVERTED = 3
+
+
+class ExecutionTimeout(BaseException):  # noqa: N818 - geth's "execution aborted"
+    """Raised asynchronously in a call thread whose request ran past the time limit.
+
+    A BaseException, so that the EVM's ``except Exception`` boundaries (native
+    contracts, precompiles) let it through and the whole request unwinds; the
+    request's scratch state is simply dropped.
+    """
+
+
+def go_duration(seconds: float) -> str:
+    """A duration as Go prints it (``5s``, ``1.5s``, ``500ms``), for geth's messages."""
+    if seconds >= 1:
+        text = f"{seconds:.3f}".rstrip("0").rstrip(".")
+        return text + "s"
+    millis = seconds * 1000
+    if millis >= 1:
+        return f"{millis:.3f}".rstrip("0").rstrip(".") + "ms"
+    return f"{seconds * 1e6:.0f}µs"
+
+
+def timeout_error(seconds: float) -> RpcError:
+    """geth's answer for a call past ``--rpc-evm-timeout``."""
+    return RpcError(SERVER_ERROR, f"execution aborted (timeout = {go_duration(seconds)})")
 
 
 class RpcError(Exception):

@@ -4,12 +4,20 @@ Quantities are ``0x``-prefixed hex without leading zeros, data is
 ``0x``-prefixed hex of whole bytes, addresses are 20 bytes in lower case.
 Every parameter is checked before the node is asked anything: a malformed
 one is answered with -32602 and a message naming the argument, and nothing
-changes. Handlers run on the node's thread (see :mod:`strikevm.rpc.server`).
+changes. Handlers run on the node's thread, except eth_call, eth_estimateGas
+and debug_traceTransaction, which the server runs on its call threads (see
+:mod:`strikevm.rpc.server`); they touch nothing but the store's committed data.
+
+Filters (eth_newFilter, eth_newBlockFilter) expire when not polled for
+``filter_timeout`` seconds (geth: 5 minutes), then answer "filter not found";
+each poll scans at most ``max_log_blocks`` blocks and the next poll resumes
+where it stopped.
 """
 
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -26,6 +34,8 @@ from strikevm.vm.env import blob_base_fee
 __all__ = ["Methods", "quantity", "data"]
 
 MAX_FEE_HISTORY_BLOCKS = 1024
+CALL_METHODS = frozenset(("eth_call", "eth_estimateGas", "debug_traceTransaction"))
+"""Methods that run EVM code: the server runs them on call threads, under the time limit."""
 TARGET_BLOB_GAS = 393216
 MAX_BLOB_GAS = 786432
 _TAGS = ("latest", "earliest", "pending", "safe", "finalized")
@@ -412,6 +422,36 @@ def parse_topics(value: Any) -> list[list[int] | None]:
     return out
 
 
+# ------------------------------------------------------------------ budgets
+
+
+@dataclass(frozen=True)
+class RpcLimits:
+    """The RPC server's denial-of-service budgets (defaults as geth's); 0 disables one.
+
+    Node-side budgets (gas cap, eth_getLogs range, snapshots) are in
+    :class:`~strikevm.chain.node.NodeConfig`.
+    """
+
+    batch_items: int = 1000  # --rpc-batch-limit (geth BatchRequestLimit)
+    batch_response_bytes: int = 25_000_000  # --rpc-batch-response-limit (geth: 25 MB)
+    evm_timeout: float = 5.0  # --rpc-evm-timeout seconds (geth RPCEVMTimeout)
+    filter_timeout: float = 300.0  # --rpc-filter-timeout seconds (geth: 5 minutes)
+    trace_max_logs: int = 100_000  # --trace-max-logs
+    trace_max_bytes: int = 64 * 1024 * 1024  # --trace-max-bytes
+    ws_queue_messages: int = 10_000  # --ws-max-queue
+    ws_queue_bytes: int = 64 * 1024 * 1024  # --ws-max-queue-bytes
+    call_workers: int = 2  # --rpc-call-workers
+
+
+@dataclass
+class _Filter:
+    kind: str  # "logs", "blocks" or "pending"
+    spec: Any
+    since: int  # first block the next poll reports
+    polled: float  # clock() at creation or the last poll
+
+
 # ------------------------------------------------------------------ methods
 
 
@@ -421,9 +461,17 @@ Handler = Callable[[list[Any]], Any]
 class Methods:
     """Method name -> handler over one :class:`~strikevm.chain.node.DevNode`."""
 
-    def __init__(self, node: N.DevNode) -> None:
+    def __init__(
+        self,
+        node: N.DevNode,
+        limits: RpcLimits | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.node = node
-        self.filters: dict[int, tuple[str, Any, int]] = {}
+        self.limits = limits if limits is not None else RpcLimits()
+        self.clock = clock
+        self.filters: dict[int, _Filter] = {}
         self._filter_id = 0
         self.table: dict[str, Handler] = {}
         for name in dir(self):
@@ -722,7 +770,9 @@ class Methods:
             topics,
         )
 
-    def _run_filter(self, flt: LogFilter, since: int | None = None) -> list[dict[str, Any]]:
+    def _run_filter(
+        self, flt: LogFilter, since: int | None = None, until: int | None = None
+    ) -> list[dict[str, Any]]:
         node = self.node
         if flt.block_hash is not None:
             stored = node.store.block_by_hash(flt.block_hash)
@@ -737,6 +787,8 @@ class Methods:
         if flt.first is not None and flt.last is not None and flt.first > flt.last:
             raise InvalidParams("invalid block range params")
         last = min(last, head)
+        if until is not None:
+            last = min(last, until)
         return [format_log(e) for e in node.logs(first, last, flt.addresses, flt.topics)]
 
     def eth_getLogs(self, params: list[Any]) -> list[dict[str, Any]]:
@@ -809,16 +861,30 @@ class Methods:
         return out
 
     # ------------------------------------------------------------ filters
+    def _expire_filters(self) -> None:
+        """Drop filters not polled for ``filter_timeout`` seconds (as geth does)."""
+        timeout = self.limits.filter_timeout
+        if not timeout:
+            return
+        oldest = self.clock() - timeout
+        for fid in [fid for fid, f in self.filters.items() if f.polled < oldest]:
+            del self.filters[fid]
+
     def _new_filter(self, kind: str, spec: Any) -> str:
+        self._expire_filters()
         self._filter_id += 1
-        self.filters[self._filter_id] = (kind, spec, self.node.head_number + 1)
+        self.filters[self._filter_id] = _Filter(
+            kind, spec, self.node.head_number + 1, self.clock()
+        )
         return quantity(self._filter_id)
 
-    def _filter(self, value: Any) -> tuple[int, tuple[str, Any, int]]:
+    def _filter(self, value: Any) -> tuple[int, _Filter]:
         fid = parse_quantity(value, "invalid argument 0")
+        self._expire_filters()
         found = self.filters.get(fid)
         if found is None:
             raise RpcError(-32000, "filter not found")
+        found.polled = self.clock()
         return fid, found
 
     def eth_newFilter(self, params: list[Any]) -> str:
@@ -835,28 +901,34 @@ class Methods:
     def eth_uninstallFilter(self, params: list[Any]) -> bool:
         _Args(params).count(1, 1)
         fid = parse_quantity(params[0], "invalid argument 0")
+        self._expire_filters()
         return self.filters.pop(fid, None) is not None
 
     def eth_getFilterChanges(self, params: list[Any]) -> list[Any]:
+        """What happened since the last poll, at most ``max_log_blocks`` blocks per poll."""
         _Args(params).count(1, 1)
-        fid, (kind, spec, since) = self._filter(params[0])
-        head = self.node.head_number
-        self.filters[fid] = (kind, spec, head + 1)
-        if kind == "blocks":
-            return [data(s.hash) for s in self.node.store.iter_blocks(since, head)]
-        if kind == "pending":
+        _, flt = self._filter(params[0])
+        since = flt.since
+        last = self.node.head_number
+        span = self.node.config.max_log_blocks
+        if span and last - since + 1 > span:
+            last = since + span - 1  # the next poll goes on from here
+        flt.since = max(since, last + 1)
+        if flt.kind == "blocks":
+            return [data(s.hash) for s in self.node.store.iter_blocks(since, last)]
+        if flt.kind == "pending":
             return []
-        flt: LogFilter = spec
-        if flt.block_hash is not None:
+        spec: LogFilter = flt.spec
+        if spec.block_hash is not None:
             return []
-        return self._run_filter(flt, since)
+        return self._run_filter(spec, since, last)
 
     def eth_getFilterLogs(self, params: list[Any]) -> list[Any]:
         _Args(params).count(1, 1)
-        _, (kind, spec, _) = self._filter(params[0])
-        if kind != "logs":
+        _, flt = self._filter(params[0])
+        if flt.kind != "logs":
             raise RpcError(-32000, "filter not found")
-        return self._run_filter(spec)
+        return self._run_filter(flt.spec)
 
     # ------------------------------------------------------------- txpool
     def txpool_status(self, params: list[Any]) -> dict[str, str]:
@@ -877,7 +949,13 @@ class Methods:
             raise InvalidParams("invalid argument 1: expected a tracer config object")
         from strikevm.rpc.trace import TraceOptions, trace_transaction
 
-        return trace_transaction(self.node, tx_hash, TraceOptions.parse(options))
+        return trace_transaction(
+            self.node,
+            tx_hash,
+            TraceOptions.parse(options),
+            max_logs=self.limits.trace_max_logs,
+            max_bytes=self.limits.trace_max_bytes,
+        )
 
     # ------------------------------------------------------------------ evm
     def evm_mine(self, params: list[Any]) -> str:

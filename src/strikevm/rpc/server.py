@@ -15,17 +15,38 @@ Raw transactions are decoded, and their senders recovered, on the event loop
 before they join a group. Receipts of mined transactions, the chain id and
 the head number are read from committed, immutable data and answered on the
 event loop without a hop to the node thread (see :meth:`RpcServer._answer_now`).
+
+Calls that run EVM code (eth_call, eth_estimateGas, debug_traceTransaction,
+and the gas estimate of an eth_sendTransaction without gas) run on a small
+pool of call threads instead, against the committed tries at the block's
+state root (``DevNode.isolated_calls``), so that block production,
+transactions and cheap reads go on while they run. Each runs under a wall
+time limit (``RpcLimits.evm_timeout``): a watchdog thread raises
+:class:`~strikevm.rpc.errors.ExecutionTimeout` in the call thread, which
+unwinds the call (its scratch state is dropped) and answers geth's
+``execution aborted (timeout = 5s)``.
+
+The server sets the recursion limit and the threads' stack size itself
+(:func:`configure_runtime`), sized for 1024-deep call chains on both engines.
+
+Budgets (see docs/node.md, "Denial-of-service limits"): batch items, batch
+response size, call time, WebSocket send queues (a subscriber that does not
+read is disconnected rather than buffered without bound).
 """
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import json
 import logging
+import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -38,28 +59,56 @@ from strikevm.rpc.errors import (
     INTERNAL_ERROR,
     INVALID_REQUEST,
     PARSE_ERROR,
+    RESPONSE_TOO_LARGE,
+    ExecutionTimeout,
     InvalidParams,
     RpcError,
     from_node_error,
+    timeout_error,
 )
 from strikevm.rpc.methods import (
+    CALL_METHODS,
     LogFilter,
     Methods,
+    RpcLimits,
     data,
     format_block,
     format_log,
     format_receipt,
+    parse_call,
     parse_data,
     quantity,
 )
 from strikevm.rpc.metrics import Metrics
 
-__all__ = ["RpcServer"]
+__all__ = ["RpcLimits", "RpcServer", "configure_runtime"]
 
 log = logging.getLogger("strikevm.rpc")
 
 DEFAULT_MAX_BODY = 5 * 1024 * 1024
-DEFAULT_MAX_BATCH = 1000
+DEFAULT_MAX_BATCH = RpcLimits.batch_items
+
+# A 1024-deep call chain takes about 8 Python frames per level on either engine
+# (measured); native contracts and creates add some. Six times that, plus room
+# for the server around it. Python 3.11 does not grow the C stack for Python to
+# Python calls, so 1 MiB of thread stack ran the 1024-deep chain; 256 MiB leaves
+# room for calls through C (reserved address space, touched only when used).
+MAX_CALL_DEPTH = 1024
+FRAMES_PER_CALL_LEVEL = 48
+RECURSION_LIMIT = (MAX_CALL_DEPTH + 1) * FRAMES_PER_CALL_LEVEL + 2000
+THREAD_STACK_SIZE = 256 * 1024 * 1024
+
+
+def configure_runtime() -> None:
+    """Recursion limit and thread stack size for 1024-deep call chains (call before threads start).
+
+    Raises the recursion limit to :data:`RECURSION_LIMIT` (never lowers what
+    something else set) and sets the stack size of threads created from now on.
+    """
+    if sys.getrecursionlimit() < RECURSION_LIMIT:
+        sys.setrecursionlimit(RECURSION_LIMIT)
+    if threading.stack_size() < THREAD_STACK_SIZE:
+        threading.stack_size(THREAD_STACK_SIZE)
 SEND_METHODS = frozenset(("eth_sendRawTransaction", "eth_sendTransaction"))
 MAX_SUBSCRIPTIONS_PER_SOCKET = 1000
 # Blocks whose transactions' receipts are answered on the event loop.
@@ -86,14 +135,139 @@ class _Decoded:
         self.tx = tx
 
 
-class _Subscription:
-    __slots__ = ("sid", "kind", "flt", "queue")
+# Frames in which an asynchronous exception could leave a lock, a counter or an
+# import half done: the watchdog waits (a poll) until the call thread is out of them.
+_UNSAFE_FILES = (
+    "threading.py",
+    "logging",
+    "importlib",
+    "<frozen",
+    "weakref.py",
+    "queue.py",
+    "concurrent",
+    "/state/db.py",
+    "/rpc/metrics.py",
+)
 
-    def __init__(self, sid: str, kind: str, flt: LogFilter | None, queue: asyncio.Queue) -> None:
+
+def _async_raise(ident: int, exc: type[BaseException] | None) -> None:
+    """Raise ``exc`` in thread ``ident`` at its next bytecode check; None clears a pending one."""
+    arg = ctypes.py_object(exc) if exc is not None else None
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), arg)
+
+
+class _Guard:
+    """One armed call: the thread that runs it and when it must stop."""
+
+    __slots__ = ("ident", "deadline", "fired", "next_shot", "entry")
+
+    def __init__(self, ident: int, deadline: float, entry: Any) -> None:
+        self.ident = ident
+        self.deadline = deadline
+        self.fired = False
+        self.next_shot = deadline
+        self.entry = entry  # code object of the frame that armed it
+
+
+class _Watchdog:
+    """Stops calls that run past their deadline by raising ExecutionTimeout in their thread.
+
+    The exception is raised with ``PyThreadState_SetAsyncExc`` only while the
+    call is armed (between :meth:`arm` and :meth:`disarm`, under one lock) and
+    only when the call thread's frames above the arming frame are all EVM or
+    state code, not a lock, logging, an import or the LMDB reader count
+    (checked again every poll). A call still running a second later (the
+    exception was swallowed by a finaliser, say) is shot again. Disarming
+    clears a pending, undelivered exception.
+    """
+
+    POLL = 0.02
+    RETRY = 1.0
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._armed: dict[int, _Guard] = {}
+        self._wake = threading.Event()
+        self._stopped = False
+        self._thread: threading.Thread | None = None
+        self.fired = 0  # calls stopped so far
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._loop, name="strikevm-watchdog", daemon=True
+            )
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stopped = True
+        self._wake.set()
+
+    def arm(self, seconds: float, entry: Any) -> _Guard:
+        """Register the calling thread's call; it may be interrupted from now on."""
+        self.start()
+        guard = _Guard(threading.get_ident(), self.clock() + seconds, entry)
+        with self._lock:
+            self._armed[guard.ident] = guard
+        self._wake.set()  # after the guard is in: the loop re-checks after each wake
+        return guard
+
+    def disarm(self) -> None:
+        """Unregister the calling thread's call; clear an undelivered exception. Idempotent."""
+        ident = threading.get_ident()
+        with self._lock:
+            guard = self._armed.pop(ident, None)
+            if guard is not None and guard.fired:
+                _async_raise(ident, None)
+
+    def _loop(self) -> None:
+        while not self._stopped:
+            with self._lock:
+                busy = bool(self._armed)
+            if not busy:
+                self._wake.wait()
+                self._wake.clear()
+                continue
+            time.sleep(self.POLL)
+            now = self.clock()
+            with self._lock:
+                due = [g for g in self._armed.values() if now >= g.next_shot]
+                if not due:
+                    continue
+                frames = sys._current_frames()
+                for guard in due:
+                    if not _interruptible(frames.get(guard.ident), guard.entry):
+                        continue
+                    guard.fired = True
+                    guard.next_shot = now + self.RETRY
+                    self.fired += 1
+                    _async_raise(guard.ident, ExecutionTimeout)
+                del frames
+
+
+def _interruptible(frame: Any, entry: Any) -> bool:
+    """True when every frame above the arming one is safe to unwind by an exception."""
+    while frame is not None:
+        code = frame.f_code
+        if code is entry:
+            return True
+        name = code.co_filename
+        for marker in _UNSAFE_FILES:
+            if marker in name:
+                return False
+        frame = frame.f_back
+    return False
+
+
+class _Subscription:
+    __slots__ = ("sid", "kind", "flt", "sock")
+
+    def __init__(self, sid: str, kind: str, flt: LogFilter | None, sock: _Socket) -> None:
         self.sid = sid
         self.kind = kind
         self.flt = flt
-        self.queue = queue
+        self.sock = sock
 
 
 class RpcServer:
@@ -104,16 +278,29 @@ class RpcServer:
         node: DevNode,
         *,
         max_body: int = DEFAULT_MAX_BODY,
-        max_batch: int = DEFAULT_MAX_BATCH,
+        max_batch: int | None = None,
         block_time: float | None = None,
         on_block: Callable[[StoredBlock, int], None] | None = None,
+        limits: RpcLimits | None = None,
     ) -> None:
+        configure_runtime()  # before any thread of the server exists
+        if limits is None:
+            limits = RpcLimits()
+        if max_batch is not None:
+            limits = replace(limits, batch_items=max_batch)
+        self.limits = limits
         self.node = node
-        self.methods = Methods(node)
+        self.methods = Methods(node, limits)
         self.max_body = max_body
-        self.max_batch = max_batch
+        self.max_batch = limits.batch_items
         self.block_time = block_time
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="strikevm-node")
+        # EVM calls (eth_call, estimates, traces) run here, off the block-production path.
+        self.call_executor = ThreadPoolExecutor(
+            max_workers=max(1, limits.call_workers), thread_name_prefix="strikevm-call"
+        )
+        self.watchdog = _Watchdog()
+        node.isolated_calls = True
         self.metrics = Metrics(
             self.methods.table,
             time.monotonic,
@@ -155,7 +342,9 @@ class RpcServer:
     async def _cleanup(self, app: web.Application) -> None:
         if self._miner is not None:
             self._miner.cancel()
+        self.call_executor.shutdown(wait=True)
         self.executor.shutdown(wait=True)
+        self.watchdog.stop()
 
     async def _mine_periodically(self, interval: float) -> None:
         loop = asyncio.get_running_loop()
@@ -207,7 +396,7 @@ class RpcServer:
                     "method": "eth_subscription",
                     "params": {"subscription": sub.sid, "result": payload},
                 }
-                loop.call_soon_threadsafe(_put_nowait, sub.queue, message)
+                loop.call_soon_threadsafe(sub.sock.offer, message)
 
     def _rewound(self, number: int) -> None:
         """Runs on the node thread when the head goes back (evm_revert), before it answers."""
@@ -269,6 +458,46 @@ class RpcServer:
             result, error = None, RpcError(INTERNAL_ERROR, f"internal error: {exc!r}")
         self.metrics.observe_request(method, time.perf_counter() - start, error is None)
         return result, error
+
+    def _call_sync(self, method: str, params: Any) -> _Answer:
+        """Call thread: an EVM call (eth_call, estimate, trace) under the time limit."""
+        start = time.perf_counter()
+        try:
+            result = self._timed(method, params)
+            error = None
+        except RpcError as exc:
+            result, error = None, exc
+        except ExecutionTimeout:  # delivered outside the armed window: still a timeout
+            result, error = None, timeout_error(self.limits.evm_timeout)
+        except Exception as exc:  # noqa: BLE001 - never let a request kill the server
+            log.exception("internal error in %s", method)
+            result, error = None, RpcError(INTERNAL_ERROR, f"internal error: {exc!r}")
+        self.metrics.observe_request(method, time.perf_counter() - start, error is None)
+        return result, error
+
+    def _timed(self, method: str, params: Any) -> Any:
+        """Run ``method`` with the watchdog armed; raise geth's timeout error past the limit.
+
+        Everything the call builds (scratch states, tracer logs) is local to it,
+        so an interrupted call leaves nothing behind.
+        """
+        timeout = self.limits.evm_timeout
+        if not timeout:
+            return self.methods.call(method, params)
+        watchdog = self.watchdog
+        try:
+            try:
+                watchdog.arm(timeout, _TIMED_CODE)
+                return self.methods.call(method, params)
+            finally:
+                while True:  # an exception delivered while disarming: disarm again
+                    try:
+                        watchdog.disarm()
+                        break
+                    except ExecutionTimeout:
+                        pass
+        except ExecutionTimeout:
+            raise timeout_error(timeout) from None
 
     def _run_many(self, calls: list[tuple[str, Any]]) -> list[tuple[Any, RpcError | None]]:
         return [self._dispatch_sync(method, params) for method, params in calls]
@@ -389,6 +618,38 @@ class RpcServer:
         return None
 
     async def _dispatch(self, calls: list[tuple[str, Any]]) -> list[_Answer]:
+        """EVM calls on the call threads, the rest on the node thread, answers in order.
+
+        Submissions return once mined (automine); an eth_sendTransaction without
+        gas has its estimate run on a call thread first.
+        """
+        answers: list[_Answer | None] = [None] * len(calls)
+        loop = asyncio.get_running_loop()
+        evm: list[tuple[int, asyncio.Future]] = []
+        rest: list[int] = []
+        for i, (method, params) in enumerate(calls):
+            if method in CALL_METHODS:
+                job = loop.run_in_executor(self.call_executor, self._call_sync, method, params)
+                evm.append((i, job))
+            else:
+                rest.append(i)
+        if rest:
+            node_calls = [calls[i] for i in rest]
+            if any(method == "eth_sendTransaction" for method, _ in node_calls):
+                node_calls, early = await self._estimate_sends(node_calls)
+                for k, answer in early.items():
+                    answers[rest[k]] = answer
+                keep = [k for k in range(len(rest)) if k not in early]
+                rest = [rest[k] for k in keep]
+                node_calls = [node_calls[k] for k in keep]
+            if node_calls:
+                for i, answer in zip(rest, await self._dispatch_node(node_calls), strict=True):
+                    answers[i] = answer
+        for i, job in evm:
+            answers[i] = await job
+        return answers  # type: ignore[return-value]
+
+    async def _dispatch_node(self, calls: list[tuple[str, Any]]) -> list[_Answer]:
         """Run node calls on the node thread; submissions return once mined (automine)."""
         if any(method in SEND_METHODS for method, _ in calls):
             return await self._submit(calls)
@@ -396,6 +657,43 @@ class RpcServer:
         if len(calls) == 1:
             return [await loop.run_in_executor(self.executor, self._dispatch_sync, *calls[0])]
         return await loop.run_in_executor(self.executor, self._run_many, calls)
+
+    async def _estimate_sends(
+        self, calls: list[tuple[str, Any]]
+    ) -> tuple[list[tuple[str, Any]], dict[int, _Answer]]:
+        """Fill in the gas of eth_sendTransaction requests that lack it, on a call thread.
+
+        Only requests the node would sign (a dev account, this chain, a type it
+        signs) are estimated here; a failed estimate is their answer, as the
+        node would give it. Anything else goes to the node thread unchanged.
+        """
+        loop = asyncio.get_running_loop()
+        out = list(calls)
+        early: dict[int, _Answer] = {}
+        for k, (method, params) in enumerate(calls):
+            if method != "eth_sendTransaction" or type(params) is not list or len(params) != 1:
+                continue
+            fields = params[0]
+            if not isinstance(fields, dict) or fields.get("gas") is not None:
+                continue
+            try:
+                req = parse_call(fields)
+            except RpcError:
+                continue
+            if fields.get("from") is None or req.sender not in self.node.keys:
+                continue
+            if req.chain_id is not None and req.chain_id != self.node.config.chain_id:
+                continue
+            if req.tx_type is not None and req.tx_type not in (0, 1, 2):
+                continue
+            result, error = await loop.run_in_executor(
+                self.call_executor, self._call_sync, "eth_estimateGas", [fields]
+            )
+            if error is not None:
+                early[k] = (None, error)
+            else:
+                out[k] = (method, [dict(fields, gas=result)])
+        return out, early
 
     async def handle_payload(
         self, payload: Any, ws: _Socket | None = None
@@ -435,6 +733,7 @@ class RpcServer:
                     if not note:
                         answers[i] = _response(req_id, result, error)
             out = [a for a in answers if a is not None]
+            self._limit_response(out)
             return out or None
         try:
             req_id, method, params, note = self._check(payload)
@@ -451,6 +750,26 @@ class RpcServer:
             else:
                 ((result, error),) = await self._dispatch([(method, params)])
         return None if note else _response(req_id, result, error)
+
+    def _limit_response(self, out: list[dict[str, Any]]) -> None:
+        """Past ``batch_response_bytes``, the rest of a batch answers "response too large".
+
+        As geth: the answers that fit are kept in order; each later one becomes
+        error -32003 with its id.
+        """
+        limit = self.limits.batch_response_bytes
+        if not limit:
+            return
+        size = 2
+        for k, answer in enumerate(out):
+            size += len(_dumps(answer)) + 1
+            if size > limit:
+                for j in range(k, len(out)):
+                    out[j] = _response(
+                        out[j].get("id"),
+                        error=RpcError(RESPONSE_TOO_LARGE, "response too large"),
+                    )
+                return
 
     # ----------------------------------------------------------------- HTTP
     async def _http(self, request: web.Request) -> web.StreamResponse:
@@ -501,8 +820,13 @@ class RpcServer:
     async def _websocket(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(max_msg_size=self.max_body, heartbeat=30)
         await ws.prepare(request)
-        sock = _Socket(ws)
-        sender = asyncio.create_task(self._pump(sock))
+        sock = _Socket(
+            ws,
+            self.limits.ws_queue_messages,
+            self.limits.ws_queue_bytes,
+            self._slow_subscriber,
+        )
+        sender = asyncio.create_task(sock.pump())
         try:
             async for msg in ws:
                 if msg.type == WSMsgType.TEXT:
@@ -521,27 +845,34 @@ class RpcServer:
                     )
                 else:
                     answer = await self.handle_payload(payload, sock)
-                if answer is not None:
-                    await sock.queue.put(answer)
+                if answer is not None and not sock.offer(answer):
+                    break
         finally:
             for sid in list(sock.subs):
                 self._subs.pop(sid, None)
             sock.subs.clear()
-            await sock.queue.put(None)
-            await sender
+            sock.finish()
+            if sock.closed:
+                sender.cancel()
+            try:
+                await sender
+            except asyncio.CancelledError:
+                pass
         return ws
 
-    async def _pump(self, sock: _Socket) -> None:
-        while True:
-            message = await sock.queue.get()
-            if message is None:
-                return
-            if sock.ws.closed:
-                continue
-            try:
-                await sock.ws.send_str(_dumps(message))
-            except (ConnectionError, RuntimeError):
-                return
+    def _slow_subscriber(self, sock: _Socket) -> None:
+        """Event loop: a socket's send queue overflowed; drop its subscriptions and close it."""
+        for sid in list(sock.subs):
+            self._subs.pop(sid, None)
+        sock.subs.clear()
+        self.metrics.observe_http_error("ws_slow_consumer")
+        log.warning("closing a WebSocket whose client does not read (send queue full)")
+        ws = sock.ws
+        transport = getattr(getattr(ws, "_req", None), "transport", None)
+        if transport is not None:
+            transport.abort()  # the client is not reading: no close handshake to wait for
+        elif not ws.closed:
+            asyncio.ensure_future(ws.close(code=1008, message=b"send queue full"))
 
     async def _ws_method(
         self, sock: _Socket, method: str, params: Any
@@ -590,7 +921,7 @@ class RpcServer:
         self._sub_counter += 1
         sid = quantity((self._sub_counter << 64) | id(sock) & 0xFFFFFFFFFFFFFFFF)
         sock.subs.add(sid)
-        self._subs[sid] = _Subscription(sid, kind, flt, sock.queue)
+        self._subs[sid] = _Subscription(sid, kind, flt, sock)
         return sid
 
     # -------------------------------------------------------------- running
@@ -607,22 +938,94 @@ class RpcServer:
         return runner, bound
 
 
+_TIMED_CODE = RpcServer._timed.__code__
+
+
 class _Socket:
-    __slots__ = ("ws", "queue", "subs")
+    """A WebSocket's bounded send queue (event loop only).
 
-    def __init__(self, ws: web.WebSocketResponse) -> None:
+    Answers and notifications wait here, serialised, until the pump sends
+    them. A client that does not read lets the queue fill; at
+    ``max_messages`` messages or ``max_bytes`` bytes the socket is closed
+    (1008, "send queue full") and its subscriptions dropped, instead of the
+    server buffering without bound.
+    """
+
+    __slots__ = (
+        "ws",
+        "pending",
+        "queued_bytes",
+        "wake",
+        "subs",
+        "closed",
+        "finished",
+        "max_messages",
+        "max_bytes",
+        "on_overflow",
+    )
+
+    def __init__(
+        self,
+        ws: Any,
+        max_messages: int = RpcLimits.ws_queue_messages,
+        max_bytes: int = RpcLimits.ws_queue_bytes,
+        on_overflow: Callable[[_Socket], None] | None = None,
+    ) -> None:
         self.ws = ws
-        self.queue: asyncio.Queue[Any] = asyncio.Queue()
+        self.pending: deque[str] = deque()
+        self.queued_bytes = 0
+        self.wake = asyncio.Event()
         self.subs: set[str] = set()
+        self.closed = False  # overflowed or gone: nothing more is queued
+        self.finished = False  # the reader is done: the pump stops once drained
+        self.max_messages = max_messages
+        self.max_bytes = max_bytes
+        self.on_overflow = on_overflow
 
+    def offer(self, message: Any) -> bool:
+        """Queue a message; False (and the socket closed) when the queue is full."""
+        if self.closed:
+            return False
+        text = message if isinstance(message, str) else _dumps(message)
+        if (self.max_messages and len(self.pending) >= self.max_messages) or (
+            self.max_bytes and self.queued_bytes + len(text) > self.max_bytes
+        ):
+            self.overflow()
+            return False
+        self.pending.append(text)
+        self.queued_bytes += len(text)
+        self.wake.set()
+        return True
 
-MAX_QUEUED_NOTIFICATIONS = 10_000
+    def overflow(self) -> None:
+        self.closed = True
+        self.pending.clear()
+        self.queued_bytes = 0
+        self.wake.set()
+        if self.on_overflow is not None:
+            self.on_overflow(self)
 
+    def finish(self) -> None:
+        self.finished = True
+        self.wake.set()
 
-def _put_nowait(queue: asyncio.Queue, message: Any) -> None:
-    """Queue a notification; a client that stops reading loses them rather than memory growing."""
-    if queue.qsize() < MAX_QUEUED_NOTIFICATIONS:
-        queue.put_nowait(message)
+    async def pump(self) -> None:
+        """Send queued messages in order until finished (or the socket fails)."""
+        while True:
+            if not self.pending:
+                if self.finished or self.closed:
+                    return
+                self.wake.clear()
+                await self.wake.wait()
+                continue
+            text = self.pending.popleft()
+            self.queued_bytes -= len(text)
+            if self.ws.closed:
+                continue
+            try:
+                await self.ws.send_str(text)
+            except (ConnectionError, RuntimeError):
+                return
 
 
 def _dumps(value: Any) -> str:

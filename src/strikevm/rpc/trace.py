@@ -8,6 +8,14 @@ each opcode. ``gasCost`` is the gas
 the opcode consumed in its own frame; for calls and creates that is the
 static and dynamic cost plus what the callee used (geth shows the gas
 handed to the callee instead).
+
+Budgets: at most ``max_logs`` entries are recorded (``--trace-max-logs``,
+default 100,000; the ``limit`` option can only lower it) and at most
+``max_bytes`` of captured stack, memory, storage and return data, counted as
+the hex text the answer will carry (``--trace-max-bytes``, default 64 MiB).
+When either is reached the struct logs stop there, as geth's ``limit`` does;
+execution goes on to the end so that ``gas``, ``failed`` and
+``returnValue`` stay exact.
 """
 
 from __future__ import annotations
@@ -33,7 +41,9 @@ from strikevm.vm.instructions import table as T
 
 __all__ = ["StructLogger", "TraceOptions", "trace_transaction"]
 
-MAX_STRUCT_LOGS = 1_000_000
+MAX_STRUCT_LOGS = 100_000  # default --trace-max-logs
+MAX_CAPTURE_BYTES = 64 * 1024 * 1024  # default --trace-max-bytes
+_ENTRY_BYTES = 120  # pc, op, gas, gasCost, depth and the JSON around them
 
 
 _SLOAD = 0x54
@@ -76,19 +86,43 @@ class TraceOptions:
 class StructLogger:
     """A reference interpreter that records geth struct logs."""
 
-    def __init__(self, options: TraceOptions) -> None:
+    def __init__(
+        self,
+        options: TraceOptions,
+        *,
+        max_logs: int = MAX_STRUCT_LOGS,
+        max_bytes: int = MAX_CAPTURE_BYTES,
+    ) -> None:
         self.options = options
         self.logs: list[dict[str, Any]] = []
         self.storage: dict[int, dict[int, int]] = {}
-        cap = options.limit or MAX_STRUCT_LOGS
-        self.cap = min(cap, MAX_STRUCT_LOGS)
+        cap = options.limit or max_logs
+        self.cap = min(cap, max_logs) if max_logs else cap
+        self.byte_budget = max_bytes or None
+        self.captured = 0  # estimated bytes of the entries recorded so far
+        self.full = False
         # (frame, entry) of the opcode each running frame is executing, innermost last
         self._open: list[tuple[Frame, dict[str, Any] | None]] = []
 
     def _record(self, f: Frame, pc: int, op: int, name: str) -> dict[str, Any] | None:
-        if len(self.logs) >= self.cap:
+        if self.full or (self.cap and len(self.logs) >= self.cap):
             return None
         opts = self.options
+        budget = self.byte_budget
+        if budget is not None:
+            size = _ENTRY_BYTES
+            if not opts.disable_stack:
+                size += 70 * len(f.stack)
+            if opts.enable_memory:
+                size += 2 * len(f.memory) + 4 * (len(f.memory) // 32)
+            if opts.enable_return_data:
+                size += 2 * len(f.returndata)
+            if not opts.disable_storage and op in (_SLOAD, _SSTORE):
+                size += 134 * (len(self.storage.get(f.address, ())) + 1)
+            if self.captured + size > budget:
+                self.full = True
+                return None
+            self.captured += size
         entry: dict[str, Any] = {
             "pc": pc,
             "op": name,
@@ -162,8 +196,15 @@ def _error_text(exc: ExceptionalHalt) -> str:
     return str(exc) or type(exc).__name__
 
 
-def trace_transaction(node: DevNode, tx_hash: bytes, options: TraceOptions) -> dict[str, Any]:
-    """Re-execute a mined transaction and return geth's struct-log result."""
+def trace_transaction(
+    node: DevNode,
+    tx_hash: bytes,
+    options: TraceOptions,
+    *,
+    max_logs: int = MAX_STRUCT_LOGS,
+    max_bytes: int = MAX_CAPTURE_BYTES,
+) -> dict[str, Any]:
+    """Re-execute a mined transaction and return geth's struct-log result (within the caps)."""
     found = node.store.tx_location(tx_hash)
     if found is None:
         raise RpcError(-32000, "transaction not found")
@@ -183,7 +224,7 @@ def trace_transaction(node: DevNode, tx_hash: bytes, options: TraceOptions) -> d
         builder.begin()  # the block's begin steps, as when it was mined
         for tx in txs[:index]:
             builder.add(tx)
-        logger = StructLogger(options)
+        logger = StructLogger(options, max_logs=max_logs, max_bytes=max_bytes)
         builder.engine = logger.run  # type: ignore[assignment]
         result = builder.add(txs[index])
     except TransactionError as exc:
