@@ -1,5 +1,6 @@
-"""Build configuration of the C pricing kernel (bit-identical to the Python reference kernel,
-which stays the fallback); everything else is in pyproject.toml."""
+"""Build configuration of the C extensions (the pricing kernel, bit-identical to the Python
+reference kernel, and the alt_bn128 arithmetic of precompiles 0x06-0x08, equal to py_ecc;
+the Python code stays the fallback of both); everything else is in pyproject.toml."""
 
 from setuptools import Extension, setup
 
@@ -10,6 +11,12 @@ setup(
             sources=["src/strikevm/finance/_bsm_native.c"],
             extra_compile_args=["-O3", "-std=c11"],
             optional=False,
-        )
+        ),
+        Extension(
+            "strikevm.vm.precompiles._bn254_native",
+            sources=["src/strikevm/vm/precompiles/_bn254_native.c"],
+            extra_compile_args=["-O3", "-std=c11"],
+            optional=False,
+        ),
     ]
 )

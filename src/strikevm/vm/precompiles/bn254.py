@@ -3,7 +3,12 @@
 EIP-196 / EIP-197 with the EIP-1108 (Istanbul) prices. Field elements are 32-byte
 big-endian words and must be below the field modulus; the point at infinity is encoded as
 all zeros. An Fp2 element a * i + b is encoded as (a, b): imaginary part first.
-Arithmetic is done by py_ecc's optimized_bn128 (projective coordinates).
+Inputs are decoded and checked here, with Python integers, in one order for both
+back ends: each coordinate below the field modulus, each point on its curve, each G2 point
+of a pairing in the subgroup of order r. The arithmetic on accepted points is done by the
+C extension ``_bn254_native`` (Montgomery Fp over 4x64-bit limbs, Jacobian G1/G2, the
+reduced ate pairing) when it is built, else by py_ecc's optimized_bn128 (projective
+coordinates), the reference that tests/vm/test_bn254_native.py holds it equal to.
 """
 
 from __future__ import annotations
@@ -28,6 +33,14 @@ from py_ecc.optimized_bn128 import (
 )
 
 from .base import PrecompileError, charge, read_padded
+
+try:
+    from . import _bn254_native as _native
+except ImportError:  # not built: py_ecc alone, same results
+    _native = None
+
+NATIVE: bool = _native is not None
+"""Whether the C extension does the arithmetic (else py_ecc)."""
 
 ECADD_GAS = 150
 ECMUL_GAS = 6000
@@ -86,10 +99,69 @@ def encode_g1(point: G1Point) -> bytes:
     return int(x.n).to_bytes(32, "big") + int(y.n).to_bytes(32, "big")
 
 
+_P = field_modulus
+# b2 = 3 / (9 + i) as (real, imaginary), the twist's constant term
+_B2_RE = int(b2.coeffs[0])
+_B2_IM = int(b2.coeffs[1])
+
+
+def check_g1(buf: bytes) -> bytes:
+    """Check a 64-byte G1 encoding as :func:`decode_g1` does; return it unchanged."""
+    x = _field_element(buf[0:32])
+    y = _field_element(buf[32:64])
+    if (x or y) and (y * y - x * x * x - 3) % _P != 0:
+        raise PrecompileError("bn254: G1 point not on curve")
+    return buf
+
+
+def check_g2_on_curve(buf: bytes) -> bool:
+    """Check a 128-byte G2 encoding's coordinates and curve equation as :func:`decode_g2`
+    does; return whether it is a finite point (False for all zeros)."""
+    x_im = _field_element(buf[0:32])
+    x_re = _field_element(buf[32:64])
+    y_im = _field_element(buf[64:96])
+    y_re = _field_element(buf[96:128])
+    if not (x_im or x_re or y_im or y_re):
+        return False
+    # (a + b i)^2 = a^2 - b^2 + 2ab i; check y^2 == x^3 + b2 in Fp2 (x3 holds x^3 + b2)
+    x2_re = x_re * x_re - x_im * x_im
+    x2_im = 2 * x_re * x_im
+    x3_re = x2_re * x_re - x2_im * x_im + _B2_RE
+    x3_im = x2_re * x_im + x2_im * x_re + _B2_IM
+    y2_re = y_re * y_re - y_im * y_im
+    y2_im = 2 * y_re * y_im
+    if (y2_re - x3_re) % _P != 0 or (y2_im - x3_im) % _P != 0:
+        raise PrecompileError("bn254: G2 point not on curve")
+    return True
+
+
+def _ecadd_native(buf: bytes) -> bytes:
+    assert _native is not None
+    return _native.g1_add(check_g1(buf[0:64]), check_g1(buf[64:128]))
+
+
+def _ecmul_native(buf: bytes) -> bytes:
+    assert _native is not None
+    return _native.g1_mul(check_g1(buf[0:64]), buf[64:96])
+
+
+def _ecpairing_native(data: bytes, pairs: int) -> bool:
+    assert _native is not None
+    for i in range(pairs):
+        offset = i * PAIR_SIZE
+        check_g1(data[offset : offset + 64])
+        g2 = data[offset + 64 : offset + PAIR_SIZE]
+        if check_g2_on_curve(g2) and not _native.g2_in_subgroup(g2):
+            raise PrecompileError("bn254: G2 point not in the subgroup")
+    return bool(_native.pairing_check(bytes(data)))
+
+
 def ecadd_precompile(data: bytes, gas: int) -> tuple[int, bytes]:
     """0x06: sum of two G1 points; input right-padded to 128 bytes."""
     used = charge(ECADD_GAS, gas)
     buf = read_padded(data, 0, 128)
+    if _native is not None:
+        return used, _ecadd_native(buf)
     p1 = decode_g1(buf[0:64])
     p2 = decode_g1(buf[64:128])
     return used, encode_g1(add(p1, p2))
@@ -99,6 +171,8 @@ def ecmul_precompile(data: bytes, gas: int) -> tuple[int, bytes]:
     """0x07: a G1 point times a 256-bit scalar; input right-padded to 96 bytes."""
     used = charge(ECMUL_GAS, gas)
     buf = read_padded(data, 0, 96)
+    if _native is not None:
+        return used, _ecmul_native(buf)
     point = decode_g1(buf[0:64])
     scalar = int.from_bytes(buf[64:96], "big")
     # G1 has prime order r, so reducing the scalar modulo r leaves the product unchanged.
@@ -115,6 +189,8 @@ def ecpairing_precompile(data: bytes, gas: int) -> tuple[int, bytes]:
     used = charge(ECPAIRING_BASE_GAS + ECPAIRING_PAIR_GAS * pairs, gas)
     if len(data) % PAIR_SIZE != 0:
         raise PrecompileError("bn254: pairing input length not a multiple of 192")
+    if _native is not None:
+        return used, (1 if _ecpairing_native(data, pairs) else 0).to_bytes(32, "big")
     decoded: list[tuple[G1Point, G2Point]] = []
     for i in range(pairs):
         offset = i * PAIR_SIZE
