@@ -1019,9 +1019,7 @@ class DevNode:
         return out
 
     # ------------------------------------------------------ calls/estimates
-    def call_source(
-        self, block: StoredBlock | None
-    ) -> tuple[Callable[[], WorldState], BlockEnv]:
+    def call_source(self, block: StoredBlock | None) -> tuple[Callable[[], WorldState], BlockEnv]:
         """(scratch-state factory, block context) of calls at ``block`` (None: pending).
 
         With :attr:`isolated_calls`, the states read the committed tries at the
@@ -1305,4 +1303,3 @@ def execute_call(
         result.error,
         result.logs,
     )
-

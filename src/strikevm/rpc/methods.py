@@ -873,9 +873,7 @@ class Methods:
     def _new_filter(self, kind: str, spec: Any) -> str:
         self._expire_filters()
         self._filter_id += 1
-        self.filters[self._filter_id] = _Filter(
-            kind, spec, self.node.head_number + 1, self.clock()
-        )
+        self.filters[self._filter_id] = _Filter(kind, spec, self.node.head_number + 1, self.clock())
         return quantity(self._filter_id)
 
     def _filter(self, value: Any) -> tuple[int, _Filter]:

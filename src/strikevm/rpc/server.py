@@ -109,6 +109,8 @@ def configure_runtime() -> None:
         sys.setrecursionlimit(RECURSION_LIMIT)
     if threading.stack_size() < THREAD_STACK_SIZE:
         threading.stack_size(THREAD_STACK_SIZE)
+
+
 SEND_METHODS = frozenset(("eth_sendRawTransaction", "eth_sendTransaction"))
 MAX_SUBSCRIPTIONS_PER_SOCKET = 1000
 # Blocks whose transactions' receipts are answered on the event loop.
