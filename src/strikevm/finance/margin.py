@@ -180,6 +180,10 @@ class PortfolioParams:
     im_factor: int = 125 * 10**16  # IM = MM * 1.25 (Derive PM1 mFactor)
     # Scenarios grouped by vol shock (computed): ((vol_shock, indices, spot_shocks), ...).
     groups: tuple = field(init=False, repr=False, compare=False, default=())
+    # Option revaluations already computed with these parameters, keyed by every input they
+    # depend on (a pure function's results: a hit returns the same integers a recomputation
+    # would). Bounded by MEMO_LIMIT; cleared whole when full.
+    memo: dict = field(init=False, repr=False, compare=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.scenarios:
@@ -406,6 +410,60 @@ def shocked_vol(vol: int, vol_shock: int, mult: int, params: PortfolioParams = D
     return v if v < MAX_VOLATILITY else MAX_VOLATILITY
 
 
+def _min_delta(abs_net: int, gross: int, spot: int, params: PortfolioParams, den: int) -> int:
+    num = 2 * params.unhedged_delta * abs_net + params.hedged_delta * (gross - abs_net)
+    return _ceil_div(num * spot, 2 * den)
+
+
+def min_delta_risk(
+    net_delta: int, gross_delta: int, spot: int, params: PortfolioParams = DEFAULT_PM
+) -> int:
+    """Paradex Min Delta Risk ``(unhedged * |net| + hedged * (gross - |net|) / 2) * spot``
+    for deltas in wad units of the underlying, rounded up."""
+    abs_net = net_delta if net_delta >= 0 else -net_delta
+    return _min_delta(abs_net, gross_delta, spot, params, _WAD2)
+
+
+def portfolio_pricings(positions: Sequence[Position], params: PortfolioParams = DEFAULT_PM) -> int:
+    """Black-Scholes evaluations a portfolio-margin computation makes without the memo:
+    ``len(scenarios) + 1`` per distinct option market. A work measure for gas that does not
+    depend on what :attr:`PortfolioParams.memo` holds."""
+    ids = {p.market.market_id for p in positions if p.market.kind == OPTION}
+    return len(ids) * (len(params.scenarios) + 1)
+
+
+MEMO_LIMIT = 1 << 16
+"""Most option revaluations a :class:`PortfolioParams` keeps (then it starts afresh)."""
+
+
+def _revalue_option(
+    key: tuple[bool, bool, int, int, int, int, int],
+    g_spots: list[list[int]],
+    params: PortfolioParams,
+) -> tuple[int, int, tuple[tuple[int, ...], ...]]:
+    """Mark, delta and the prices in every scenario (by vol-shock group) of one option."""
+    is_call, american, strike, t, rate, spot, vol = key
+    mark, delta = _option_mark_delta(is_call, spot, strike, vol, t, rate)
+    if american:
+        i = _intrinsic(is_call, spot, strike)
+        if i > mark:
+            mark = i
+    out = []
+    if t > 0:
+        mult = vol_multiplier(t, params)
+        price = bsm_price
+        for (vshock, _idx, _sh), spots in zip(params.groups, g_spots, strict=True):
+            v = shocked_vol(vol, vshock, mult, params)
+            prices = [price(is_call, s, strike, v, t, rate, 0) for s in spots]
+            if american:
+                prices = _floor_intrinsic(is_call, strike, prices, spots)
+            out.append(tuple(prices))
+    else:
+        for spots in g_spots:
+            out.append(tuple(_intrinsic(is_call, s, strike) for s in spots))
+    return mark, delta, tuple(out)
+
+
 def _underlying_risk(
     underlying: int,
     items: list[list],
@@ -427,8 +485,7 @@ def _underlying_risk(
     perp_size = 0
     fut_sizes: dict[int, int] = {}  # expiry -> net size
     strike_net: dict[tuple[int, int], int] = {}  # (expiry, strike) -> net option size
-    mults: dict[int, int] = {}
-    price = bsm_price
+    memo = params.memo
     for m, size, cost in items:
         kind = m.kind
         if kind == PERP:
@@ -444,31 +501,21 @@ def _underlying_risk(
             is_call = m.is_call
             strike = m.strike
             t = m.expiry - now
-            key = (m.expiry, strike)
-            strike_net[key] = strike_net.get(key, 0) + size
+            sk = (m.expiry, strike)
+            strike_net[sk] = strike_net.get(sk, 0) + size
             vol = _vol(m, um) if t > 0 else 0
-            mark, delta = _option_mark_delta(is_call, spot, strike, vol, t, rate)
-            american = m.american
-            if american:
-                iv = _intrinsic(is_call, spot, strike)
-                if iv > mark:
-                    mark = iv
+            key = (is_call, m.american, strike, t, rate, spot, vol)
+            rv = memo.get(key)
+            if rv is None:
+                rv = _revalue_option(key, g_spots, params)
+                if len(memo) >= MEMO_LIMIT:
+                    memo.clear()
+                memo[key] = rv
+            mark, delta, g_prices = rv
             value += (size * mark) // WAD - cost
             base += size * mark
             d = size * delta
-            if t > 0:
-                mult = mults.get(t)
-                if mult is None:
-                    mult = mults[t] = vol_multiplier(t, params)
-            for gi, (vshock, _idx, _sh) in enumerate(groups):
-                spots = g_spots[gi]
-                if t > 0:
-                    v = shocked_vol(vol, vshock, mult, params)
-                    prices = [price(is_call, s, strike, v, t, rate, 0) for s in spots]
-                    if american:
-                        prices = _floor_intrinsic(is_call, strike, prices, spots)
-                else:
-                    prices = [_intrinsic(is_call, s, strike) for s in spots]
+            for gi, prices in enumerate(g_prices):
                 g_acc[gi] = [a + size * q for a, q in zip(g_acc[gi], prices, strict=True)]
         else:
             raise MarginError(f"market {m.market_id}: unknown kind {kind}")
@@ -503,11 +550,7 @@ def _underlying_risk(
                 worst, scan = i, w
 
     abs_net = net_delta if net_delta >= 0 else -net_delta
-    min_delta = _ceil_div(
-        (2 * params.unhedged_delta * abs_net + params.hedged_delta * (gross_delta - abs_net))
-        * spot,
-        2 * _WAD3,
-    )
+    min_delta = _min_delta(abs_net, gross_delta, spot, params, _WAD3)
     naked = 0
     for q in strike_net.values():
         if q < 0:
