@@ -450,7 +450,9 @@ def _revalue_option(
             mark = i
     out = []
     if t > 0:
-        mult = vol_multiplier(t, params)
+        mult = params.memo.get(t)  # vol multipliers share the memo, keyed by seconds (an int)
+        if mult is None:
+            mult = params.memo[t] = vol_multiplier(t, params)
         price = bsm_price
         for (vshock, _idx, _sh), spots in zip(params.groups, g_spots, strict=True):
             v = shocked_vol(vol, vshock, mult, params)
