@@ -233,7 +233,7 @@ def test_ecmul_matches_reference_and_py_ecc(monkeypatch: pytest.MonkeyPatch) -> 
             data += rng.randbytes(rng.randrange(1, 64))
         got = outcome(bn254.ecmul_precompile, data)
         buf = data[:96].ljust(96, b"\0")
-        if i % 50 == 0 or not _g1_ok(buf[:64]):  # py_ecc itself: a sample of the slow ones
+        if i % 200 == 0 or not _g1_ok(buf[:64]):  # py_ecc itself: a sample of the slow ones
             assert got == fallback(monkeypatch, bn254.ecmul_precompile, data), data.hex()
         else:
             x, y = int.from_bytes(buf[:32], "big"), int.from_bytes(buf[32:64], "big")
@@ -261,7 +261,7 @@ def test_ecpairing_matches_py_ecc(
     cached: dict[bytes, Outcome] = {}
     for i in range(N):
         roll = rng.random()
-        if roll < 0.04:
+        if roll < 0.02:
             # valid, answer known by bilinearity: prod e((a k + d) G1, G2) e(-a G1, k G2)
             # is e(G1, G2)^d, one exactly when d = 0
             d = rng.choice([0, 0, 1, R - 1])
@@ -279,7 +279,7 @@ def test_ecpairing_matches_py_ecc(
                 direct += 1
                 assert got == fallback(monkeypatch, bn254.ecpairing_precompile, data)
             continue
-        if roll < 0.06:
+        if roll < 0.04:
             # on the twist, outside the subgroup: fails (py_ecc's check costs seconds)
             g1 = g1_bytes(rng, rng.choice(["valid", "inf"]))
             data = g1 + rng.choice(bad_g2_pool)
@@ -314,13 +314,11 @@ def test_ecpairing_matches_py_ecc(
             data += rng.randbytes(rng.randrange(1, 192))
         elif i % 7 == 2:
             data = b""
-        if len(data) == 192 and g2_kind == "pool" and data[:64] == bytes(64):
-            # py_ecc checks the subgroup by a slow multiplication: once per pool point
-            if data not in cached:
-                cached[data] = fallback(monkeypatch, bn254.ecpairing_precompile, data)
-            expected = cached[data]
-        else:
-            expected = fallback(monkeypatch, bn254.ecpairing_precompile, data)
+        # py_ecc runs a slow subgroup multiplication per G2 point and a final
+        # exponentiation even for the empty product: each distinct input once
+        if data not in cached:
+            cached[data] = fallback(monkeypatch, bn254.ecpairing_precompile, data)
+        expected = cached[data]
         assert outcome(bn254.ecpairing_precompile, data) == expected, data.hex()
 
 
