@@ -614,3 +614,41 @@ def test_docs_list_every_function_error_and_gas_constant() -> None:
         if name.startswith("GAS_") and name != "GAS_IV_MAX":
             value = getattr(pc, name)
             assert re.search(rf"`{name}`\s*\|\s*{value:,}\s*\|", text), name
+
+
+# ----------------------------------------------------------------------------- output bounds
+
+# A 50-year option at r = q = -400% (and spot 1 wei): delta is a 291-bit integer in Python;
+# the contract must revert with Overflow, never answer it wrapped modulo 2**256.
+WIDE_BS = (True, 1, 1, 2 * 10**17, 1_261_440_000, 0, -4 * W)
+WIDE_B76 = (True, 1, 1, 10 * W, 1_261_440_000, -4 * W)
+
+
+def test_greeks_outside_int256_raise_overflow_in_python() -> None:
+    with pytest.raises(pr.Overflow):
+        pr.black_scholes_greeks(*WIDE_BS)
+    with pytest.raises(pr.Overflow):
+        pr.black76_greeks(*WIDE_B76)
+
+
+def test_greeks_outside_int256_revert_with_overflow() -> None:
+    r = native(call_data("blackScholesGreeks", WIDE_BS))
+    assert_reverts(r, err("Overflow()"), pc.GAS_BS_GREEKS)
+    r = native(call_data("black76Greeks", WIDE_B76))
+    assert_reverts(r, err("Overflow()"), pc.GAS_B76_GREEKS)
+
+
+@pytest.mark.parametrize("sign", [1, -1])
+def test_greeks_handler_rejects_any_word_outside_its_type(
+    monkeypatch: pytest.MonkeyPatch, sign: int
+) -> None:
+    # whatever the math returns, the handler encodes only in-range words
+    def wide(*args: object) -> pr.Greeks:
+        return pr.Greeks(1, sign * 2**255, 0, 0, 0, 0)
+
+    handler = pc.StrikePricing._single(F["blackScholesGreeks"], pc.GAS_BS_GREEKS, wide, True)
+    r = handler(call_data("blackScholesGreeks", OPTION), GAS)
+    expect_ok = sign == -1  # -2**255 is the smallest int256
+    assert r.success is expect_ok
+    if not expect_ok:
+        assert r.output == err("Overflow()")

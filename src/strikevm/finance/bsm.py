@@ -461,7 +461,7 @@ def _greeks(
     vega = (sdp * sqrt_t + _HALF_F3) >> _F3
     theta = (t1 + carry + _HALF_F2) >> _F2
     rho = (rho_raw + _HALF_F2) >> _F2
-    return Greeks(_fit(price), delta, _fit(gamma), _fit(vega), _fit(theta), _fit(rho))
+    return Greeks(_fit(price), _fit(delta), _fit(gamma), _fit(vega), _fit(theta), _fit(rho))
 
 
 def black_scholes_greeks(

@@ -330,6 +330,10 @@ _OPTION_END = 4 + 7 * _W
 _B76_END = 4 + 6 * _W
 
 
+_INT256_MAX = (1 << 255) - 1
+_INT256_MIN = -(1 << 255)
+
+
 def _oog() -> MessageResult:
     return MessageResult(False, 0, b"", OutOfGas("StrikePricing"))
 
@@ -436,6 +440,10 @@ class StrikePricing:
             except (ValueError, ArithmeticError) as exc:
                 return _revert(left, error_data(exc, params, args))
             if greeks:
+                # price is a uint256, the greeks int256: anything else is Overflow, never
+                # a word wrapped modulo 2**256
+                if result[0] < 0 or any(v > _INT256_MAX or v < _INT256_MIN for v in result):
+                    return _revert(left, error_data(Overflow("greek does not fit"), params, args))
                 output = b"".join([(v & mask).to_bytes(_W, "big") for v in result])
             else:
                 output = result.to_bytes(_W, "big")
