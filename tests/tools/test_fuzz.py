@@ -15,8 +15,14 @@ SEED = 20240613
 PROGRAMS = 300
 
 
-@pytest.mark.parametrize("engine", ["reference", "fast"])
-def test_short_run_has_no_divergence(engine: str) -> None:
+@pytest.mark.parametrize("engine", ["reference", "fast", "eager"])
+def test_short_run_has_no_divergence(engine: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    if engine == "eager":  # the fast engine compiling every region on first entry
+        from strikevm.vm import compiler
+
+        monkeypatch.setattr(compiler, "EAGER", True)
+        compiler.clear_cache()
+        engine = "fast"
     found = fuzz.fuzz(PROGRAMS, SEED, engine=engine, out=lambda line: None)
     assert not found, "\n\n".join(d.report() for d in found)
 
