@@ -831,29 +831,35 @@ class CompiledCode:
 
 _CACHE: OrderedDict[tuple[bytes, str], CompiledCode] = OrderedDict()
 _cache_bytes = 0
+# The node runs calls on several threads: the LRU's look-up, reorder and eviction are
+# one critical section (a CompiledCode itself only ever gains regions, which any thread
+# may compile; the results are the same).
+_CACHE_LOCK = threading.Lock()
 
 
 def compiled(code: bytes, fork: str = CANCUN.cache_key) -> CompiledCode:
     """The compiled code of ``code`` under fork ``fork``, from the LRU or new."""
     global _cache_bytes
     key = (code, fork)
-    cc = _CACHE.get(key)
-    if cc is not None:
-        _CACHE.move_to_end(key)
+    with _CACHE_LOCK:
+        cc = _CACHE.get(key)
+        if cc is not None:
+            _CACHE.move_to_end(key)
+            return cc
+        cc = _CACHE[key] = CompiledCode(code)
+        _cache_bytes += len(code)
+        while len(_CACHE) > CACHE_ENTRIES or (_cache_bytes > CACHE_CODE_BYTES and len(_CACHE) > 1):
+            (old, _), _ = _CACHE.popitem(last=False)
+            _cache_bytes -= len(old)
         return cc
-    cc = _CACHE[key] = CompiledCode(code)
-    _cache_bytes += len(code)
-    while len(_CACHE) > CACHE_ENTRIES or (_cache_bytes > CACHE_CODE_BYTES and len(_CACHE) > 1):
-        (old, _), _ = _CACHE.popitem(last=False)
-        _cache_bytes -= len(old)
-    return cc
 
 
 def clear_cache() -> None:
     """Forget all compiled code (tests and benchmarks start cold with it)."""
     global _cache_bytes
-    _CACHE.clear()
-    _cache_bytes = 0
+    with _CACHE_LOCK:
+        _CACHE.clear()
+        _cache_bytes = 0
 
 
 class _Tally(threading.local):
