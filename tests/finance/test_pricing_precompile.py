@@ -173,8 +173,11 @@ def test_encode_rejects_out_of_range(kind: str, value: abi.AbiValue) -> None:
 
 def test_address_is_reserved_and_clear_of_ethereum_precompiles() -> None:
     registry = default_registry()
-    assert list(registry) == [PRICING_ADDRESS] == [0x53540001]
-    assert SYSTEM_RANGE_FIRST <= PRICING_ADDRESS <= SYSTEM_RANGE_LAST
+    # pricing, oracle, clearinghouse, in address order
+    assert list(registry) == [PRICING_ADDRESS, 0x53540002, 0x53540003]
+    assert PRICING_ADDRESS == 0x53540001
+    assert all(SYSTEM_RANGE_FIRST <= a <= SYSTEM_RANGE_LAST for a in registry)
+    assert not set(registry) & set(PRECOMPILES)
     assert PRICING_ADDRESS not in PRECOMPILES
     assert all(a <= 0x100 for a in PRECOMPILES)
     assert isinstance(registry[PRICING_ADDRESS], pc.StrikePricing)
