@@ -290,11 +290,11 @@ DEV_PUBLISHERS = (7, 8, 9)
 """Dev accounts whose keys sign the dev chain's oracle prices."""
 
 
-def default_genesis(accounts: list[tuple[int, bytes]]) -> dict[str, Any]:
-    from strikevm.finance.genesis import dev_oracle_config
+def default_genesis(accounts: list[tuple[int, bytes]], now: int) -> dict[str, Any]:
+    """The dev chain's system-contract genesis (finance.genesis.dev_genesis)."""
+    from strikevm.finance.genesis import dev_genesis
 
-    publishers = [accounts[i][0] for i in DEV_PUBLISHERS if i < len(accounts)]
-    return {"oracle": dev_oracle_config(accounts[0][0], publishers)} if publishers else {}
+    return dev_genesis(accounts, now, DEV_PUBLISHERS)
 
 
 # ------------------------------------------------------------- results
@@ -480,7 +480,7 @@ class DevNode:
         if self.system:
             genesis = self.config.genesis
             if genesis is None:
-                genesis = default_genesis(self.accounts)
+                genesis = default_genesis(self.accounts, self.clock())
             apply_genesis(state, self.system, genesis)
         return state
 

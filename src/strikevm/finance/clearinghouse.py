@@ -29,8 +29,9 @@ interface: ``contracts/IStrikeClearinghouse.sol``; docs: ``docs/clearinghouse.md
 
 Gas (charged before the work; storage through the host as SLOAD/SSTORE; oracle reads as
 the static calls they are): ``GAS_CALL`` per call, ``GAS_SIGNATURE`` per order signature,
-``GAS_STANDARD_PER_POSITION`` per position in a standard margin check,
-``GAS_PORTFOLIO_PER_POSITION_SCENARIO`` per position and scenario in a portfolio check.
+``GAS_STANDARD_PER_POSITION`` per position in any margin check, plus
+``GAS_PORTFOLIO_PER_PRICING`` per option revaluation a portfolio check makes (counted as if
+nothing were cached: ``margin.portfolio_pricings``).
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ if TYPE_CHECKING:
 GAS_CALL = 300
 GAS_SIGNATURE = 3_110
 GAS_STANDARD_PER_POSITION = 300
-GAS_PORTFOLIO_PER_POSITION_SCENARIO = 120
+GAS_PORTFOLIO_PER_PRICING = 500  # one Black-Scholes revaluation (~2.5-4 us) in a scenario
 GAS_ASSIGN_PER_SHORT = 200
 MAX_POSITIONS = 128
 MAX_SHORT_HOLDERS = 512
@@ -427,13 +428,13 @@ class StrikeClearinghouse:
             feed: UnderlyingMarks(spot=ctx.spots[feed], rate=rate, vols=vols.get(feed, {}))
             for feed in sorted({p.market.underlying for p in positions})
         }
+        host.charge(GAS_STANDARD_PER_POSITION * len(positions))
         if acct.mode == PORTFOLIO:
-            from .margin import DEFAULT_PM
+            from .margin import portfolio_pricings
 
-            host.charge(GAS_PORTFOLIO_PER_POSITION_SCENARIO * len(positions) * len(DEFAULT_PM.scenarios))
+            host.charge(GAS_PORTFOLIO_PER_PRICING * portfolio_pricings(positions))
             result = portfolio_margin(positions, marks, ctx.now)
         else:
-            host.charge(GAS_STANDARD_PER_POSITION * len(positions))
             result = standard_margin(positions, marks, ctx.now)
         return collateral_value, result
 

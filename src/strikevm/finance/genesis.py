@@ -16,8 +16,11 @@ A genesis configuration is a JSON object; the section this module reads is::
     }
 
 A feed's id is ``keccak256(name)`` unless ``"id"`` (hex bytes32) is given. See
-docs/oracle.md for each field. :func:`apply_genesis` installs every registered system
-contract's account (marker code, never deleted) and writes the storage its section asks for.
+docs/oracle.md for each field. The ``"clearinghouse"`` section (docs/clearinghouse.md)
+registers collateral tokens and markets; ``"accounts"`` installs plain accounts (code,
+storage, balance: e.g. the dev ERC-20 tokens). :func:`apply_genesis` installs every
+registered system contract's account (marker code, never deleted) and writes the storage
+its section asks for.
 """
 
 from __future__ import annotations
@@ -25,10 +28,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from strikevm.state.account import Account
 from strikevm.state.world import WorldState
 from strikevm.vm.system import NativeContract, install_system_accounts
 
+from .clearinghouse import genesis_storage as clearinghouse_storage
+from .clearinghouse_layout import CLEARINGHOUSE_ADDRESS
 from .oracle import genesis_storage
 from .oracle_layout import ORACLE_ADDRESS
 
@@ -61,11 +65,70 @@ def apply_genesis(
 ) -> None:
     """Install system accounts and the configured storage of each system contract."""
     install_system_accounts(state, registry)
-    oracle = config.get("oracle")
-    if oracle is not None and ORACLE_ADDRESS in registry:
-        acct = state.accounts.get(ORACLE_ADDRESS)
-        if acct is None:  # pragma: no cover - install_system_accounts created it
-            acct = state.accounts[ORACLE_ADDRESS] = Account()
-        for slot, value in sorted(genesis_storage(dict(oracle)).items()):
+    for address, acct in sorted(dict(config.get("accounts", {})).items()):
+        state.accounts[address] = acct
+    sections = (
+        ("oracle", ORACLE_ADDRESS, genesis_storage),
+        ("clearinghouse", CLEARINGHOUSE_ADDRESS, clearinghouse_storage),
+    )
+    for name, address, build in sections:
+        section = config.get(name)
+        if section is None or address not in registry:
+            continue
+        acct = state.accounts[address]
+        for slot, value in sorted(build(dict(section)).items()):
             if value:
                 acct.storage[slot] = value
+
+
+WEEK = 7 * 86_400
+FRIDAY_0800 = 8 * 3600 + 86_400  # 1970-01-02 08:00 UTC was a Friday
+
+
+def next_friday(after: int) -> int:
+    """The first Friday 08:00 UTC at or after ``after`` (Deribit's expiry time)."""
+    k = -((FRIDAY_0800 - after) // WEEK)
+    return FRIDAY_0800 + max(k, 0) * WEEK
+
+
+def dev_clearinghouse_config(admin: int, usdc: int, weth: int, now: int) -> dict[str, Any]:
+    """Dev markets: ETH and BTC perpetuals, an ETH future and ETH options (one American put)."""
+    expiry = next_friday(now + WEEK)
+    wad = 10**18
+    markets: list[dict[str, Any]] = [
+        {"kind": 1, "underlying": "ETH/USD"},
+        {"kind": 1, "underlying": "BTC/USD"},
+        {"kind": 2, "underlying": "ETH/USD", "expiry": expiry},
+    ]
+    for strike in (2_500, 3_000, 3_500):
+        for is_call in (1, 0):
+            markets.append({"kind": 3, "underlying": "ETH/USD", "expiry": expiry,
+                            "strike": strike * wad, "is_call": is_call})  # fmt: skip
+    markets.append({"kind": 3, "underlying": "ETH/USD", "expiry": expiry, "strike": 3_000 * wad,
+                    "is_call": 0, "american": 1})  # fmt: skip
+    return {
+        "admin": f"0x{admin:040x}",
+        "rateFeed": "USD",
+        "collateral": [
+            {"token": f"0x{usdc:040x}", "decimals": 6},
+            {"token": f"0x{weth:040x}", "decimals": 18, "haircutBps": 1000, "feed": "ETH/USD"},
+        ],
+        "markets": markets,
+    }
+
+
+def dev_genesis(accounts: Sequence[tuple[int, bytes]], now: int, publishers: Sequence[int] = (7, 8, 9)) -> dict[str, Any]:
+    """The dev chain: oracle feeds, the dev tokens (each dev account credited) and the
+    clearinghouse with its dev markets; dev account 0 administers both."""
+    from .dev_tokens import USDC_ADDRESS, WETH_ADDRESS, dev_token_accounts
+
+    if not accounts:
+        return {}
+    admin = accounts[0][0]
+    holders = [address for address, _ in accounts]
+    signers = [accounts[i][0] for i in publishers if i < len(accounts)]
+    config: dict[str, Any] = {"accounts": dev_token_accounts(holders, minter=admin)}
+    if signers:
+        config["oracle"] = dev_oracle_config(admin, signers)
+        config["clearinghouse"] = dev_clearinghouse_config(admin, USDC_ADDRESS, WETH_ADDRESS, now)
+    return config
