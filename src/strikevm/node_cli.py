@@ -56,6 +56,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-body", type=int, default=DEFAULT_MAX_BODY, help="largest request body in bytes"
     )
     parser.add_argument("--quiet", action="store_true", help="do not log each block")
+    parser.add_argument(
+        "--state-cache",
+        type=int,
+        default=250_000,
+        help="accounts plus storage slots of the on-disk state kept in memory (0: unbounded)",
+    )
     limits = parser.add_argument_group("denial-of-service limits (0 disables one)")
     limits.add_argument(
         "--rpc-gas-cap",
@@ -235,7 +241,7 @@ def run(args: argparse.Namespace, out: IO[str] | None = None) -> int:
     else:
         datadir = Path(args.datadir) if args.datadir else default_datadir(args.chain_id)
         lock = _lock(datadir)
-        store = ChainStore.open(os.fspath(datadir / "chaindata"))
+        store = ChainStore.open(os.fspath(datadir / "chaindata"), state_cache=args.state_cache or None)
         where = str(datadir)
     try:
         node = DevNode(

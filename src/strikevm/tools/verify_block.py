@@ -86,7 +86,7 @@ def main(path: str | None, *, datadir: str | None, export: int | None, out: str 
             return 2
         store = ChainStore.open(datadir)
         try:
-            bundle, witness = export_bundle(store, export, chain_id=chain_id)
+            bundle, witness = export_bundle(store, export, system=_system(), chain_id=chain_id)
         finally:
             store.close()
         with open(out, "wb") as fh:
@@ -100,9 +100,16 @@ def main(path: str | None, *, datadir: str | None, export: int | None, out: str 
     with open(path, "rb") as fh:
         data = fh.read()
     try:
-        root = verify_bundle(data, chain_id=chain_id)
+        root = verify_bundle(data, system=_system(), chain_id=chain_id)
     except Exception as exc:  # every rejection is reported the same way
         print(f"REJECTED: {type(exc).__name__}: {exc}")
         return 1
     print(f"OK: post-state root 0x{root.hex()}")
     return 0
+
+
+def _system() -> Mapping[int, Any]:
+    """The native system contracts a dev-node block was produced with."""
+    from strikevm.finance.system import default_registry
+
+    return default_registry()
