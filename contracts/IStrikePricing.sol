@@ -76,6 +76,9 @@ interface IStrikePricing {
     error DomainError();
     /// @notice A fixed-point division by zero inside the pricing (not expected).
     error DivisionByZero();
+    /// @notice A discount factor e^(-rate*T) or e^(-dividendYield*T) above e^32 (T in
+    /// years): -rate*T or -dividendYield*T above 32, where prices lose accuracy.
+    error DiscountOutOfRange();
     /// @notice Any other pricing failure, by its stable code (see docs/pricing.md).
     error PricingFailed(uint256 code);
     /// @notice Option `index` of a batch failed; `reason` is the revert data that

@@ -11,10 +11,12 @@ from mp_reference import WAD, YEAR
 
 from strikevm.finance import errors
 from strikevm.finance.pricing import (
+    MAX_DISCOUNT_EXPONENT,
     MAX_EXPIRY_SECONDS,
     MAX_PRICE,
     MAX_RATE,
     MAX_VOLATILITY,
+    DiscountOutOfRange,
     InvalidArgument,
     InvalidDividendYield,
     InvalidExpiry,
@@ -22,7 +24,6 @@ from strikevm.finance.pricing import (
     InvalidSpot,
     InvalidStrike,
     InvalidVolatility,
-    Overflow,
     black76_greeks,
     black76_price,
     black_scholes_greeks,
@@ -74,19 +75,53 @@ def test_deep_in_and_out_of_the_money() -> None:
                 assert call == max(forward, 0) or put == max(-forward, 0)
 
 
-def test_domain_extremes_return_or_overflow() -> None:
+def test_domain_extremes_return_or_refuse_the_discount() -> None:
+    """Inside the domain every price and greek fits int256 (a discount factor is at most
+    e**32); the corners beyond -rate * T = 32 raise DiscountOutOfRange, never Overflow."""
     spots = (1, WAD, MAX_PRICE)
     vols = (1, WAD, MAX_VOLATILITY)
     expiries = (1, YEAR, MAX_EXPIRY_SECONDS)
     rates = (-MAX_RATE, 0, MAX_RATE)
+    refused = 0
     for s, k, v, t, r, q in itertools.product(spots, spots, vols, expiries, rates, rates):
         for is_call in (True, False):
             try:
                 g = black_scholes_greeks(is_call, s, k, v, t, r, q)
-            except Overflow:
+            except DiscountOutOfRange:
+                assert min(r, q) * t < -MAX_DISCOUNT_EXPONENT * YEAR
+                refused += 1
                 continue
             assert all(-INT256_MAX - 1 <= x <= INT256_MAX for x in g)
             assert g.price >= 0
+    assert refused > 0
+
+
+def test_discount_bound_applies_to_every_entry() -> None:
+    """-rate * T or -yield * T above 32 is refused by every function, at one wad unit of
+    rate past the bound; at the bound itself everything prices."""
+    t = 10 * YEAR
+    edge = -(MAX_DISCOUNT_EXPONENT * YEAR // t)  # -3.2 wad per year
+    assert edge == -32 * WAD // 10
+    for r, q in ((edge, 0), (0, edge), (edge, edge)):
+        args = (WAD, WAD, WAD // 5, t, r, q)
+        black_scholes_price(True, *args)
+        black_scholes_greeks(False, *args)
+        discounted_forward_value(WAD, WAD, t, r, q)
+        bad = (WAD, WAD, WAD // 5, t, r - (r == edge), q - (q == edge))
+        for fn in (black_scholes_price, black_scholes_greeks):
+            with pytest.raises(DiscountOutOfRange):
+                fn(True, *bad)
+        with pytest.raises(DiscountOutOfRange):
+            discounted_forward_value(WAD, WAD, t, bad[4], bad[5])
+    black76_price(True, WAD, WAD, WAD // 5, t, edge)
+    black76_greeks(True, WAD, WAD, WAD // 5, t, edge)
+    for fn76 in (black76_price, black76_greeks):
+        with pytest.raises(DiscountOutOfRange):
+            fn76(False, WAD, WAD, WAD // 5, t, edge - 1)
+    # positive rates and yields have no such bound: e**-400 is only a small factor
+    assert (
+        black_scholes_price(True, WAD, WAD, WAD // 5, MAX_EXPIRY_SECONDS, MAX_RATE, MAX_RATE) == 0
+    )
 
 
 def test_typed_errors() -> None:

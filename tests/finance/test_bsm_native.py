@@ -18,7 +18,7 @@ from test_pricing_golden import GOLDEN, run_vectors
 
 from strikevm.finance import abi, bsm
 from strikevm.finance import pricing_contract as pc
-from strikevm.finance.errors import Overflow, PricingError
+from strikevm.finance.errors import DiscountOutOfRange, Overflow, PricingError
 from strikevm.vm.env import Message
 from strikevm.vm.host import Host
 
@@ -26,6 +26,7 @@ MAX_PRICE = bsm.MAX_PRICE
 MAX_VOL = bsm.MAX_VOLATILITY
 MAX_EXPIRY = bsm.MAX_EXPIRY_SECONDS
 MAX_RATE = bsm.MAX_RATE
+MAX_RT = bsm._MAX_RT  # bound on -rate * expiry and -yield * expiry
 RANDOM_INPUTS = 100_000
 
 
@@ -54,11 +55,11 @@ def _reference(is_call: bool, args: tuple[int, ...]) -> Any:
 
 def _check(native: ModuleType, is_call: bool, args: tuple[int, ...]) -> bool:
     """The C price equals the Python kernel's; ``False`` where the C code handed it back
-    (allowed only where the kernel raises ``Overflow``)."""
+    (allowed only where the kernel raises ``Overflow`` or ``DiscountOutOfRange``)."""
     ref = _reference(is_call, args)
     got = native.try_price(is_call, *args)
     if got is None:
-        assert ref is Overflow, (is_call, args, ref)
+        assert ref in (Overflow, DiscountOutOfRange), (is_call, args, ref)
         return False
     assert got == ref, (is_call, args, got, ref)
     return True
@@ -105,11 +106,15 @@ def _edge_args(rng: random.Random) -> tuple[int, int, int, int, int, int]:
         [1, MAX_VOL, rng.randrange(1, MAX_VOL + 1), int(10 ** rng.uniform(-6, 2) * WAD) + 1]
     )
     expiry = rng.choice([1, 2, 60, 86_400, YEAR, MAX_EXPIRY, rng.randrange(1, MAX_EXPIRY + 1)])
+    # the most negative rate whose discount factor is accepted (e**32), and one below it
+    edge = max(-MAX_RATE, -(MAX_RT // expiry))
     rate = rng.choice(
         [
             0,
             MAX_RATE,
             -MAX_RATE,
+            edge,
+            edge - 1 if edge > -MAX_RATE else edge,
             rng.randrange(-MAX_RATE, MAX_RATE + 1),
             rng.randrange(-WAD // 5, WAD // 4),
         ]
@@ -119,6 +124,7 @@ def _edge_args(rng: random.Random) -> tuple[int, int, int, int, int, int]:
             0,
             rate,
             -rate,
+            edge,
             MAX_RATE,
             -MAX_RATE,
             rng.randrange(-MAX_RATE, MAX_RATE + 1),
@@ -131,12 +137,50 @@ def _edge_args(rng: random.Random) -> tuple[int, int, int, int, int, int]:
 @pytest.mark.parametrize("chunk", range(4))
 def test_random_inputs_over_the_domain_are_bit_identical(native: ModuleType, chunk: int) -> None:
     rng = random.Random(9_000 + chunk)
-    priced = 0
+    priced = refused = 0
     for _ in range(RANDOM_INPUTS // 4):
         args = _edge_args(rng)
         is_call = rng.random() < 0.5
-        priced += _check(native, is_call, args)
-    assert priced > RANDOM_INPUTS // 4 * 3 // 4  # the hand-back is the rare overflow case
+        ok = _check(native, is_call, args)
+        priced += ok
+        refused += not ok and _reference(is_call, args) is DiscountOutOfRange
+    # the hand-back is the rare overflow case, or a discount factor above e**32
+    assert priced > RANDOM_INPUTS // 4 * 3 // 5
+    assert refused > RANDOM_INPUTS // 4 // 20
+
+
+def test_discount_bound_is_the_same_in_both_kernels(native: ModuleType) -> None:
+    """-rate * T and -yield * T at most 32: priced at the bound by both, refused one wad unit
+    of rate beyond it by both, through price() and the contract's price_words()."""
+    bs = pc.FUNCTIONS["blackScholesPrice"]
+    b76 = pc.FUNCTIONS["black76Price"]
+    for expiry in (8 * YEAR + 1, 9 * YEAR, 10 * YEAR, 31 * YEAR + 17, 50 * YEAR, MAX_EXPIRY):
+        edge = -(MAX_RT // expiry)
+        assert -edge * expiry <= MAX_RT < (1 - edge) * expiry
+        for spot, strike, vol in ((WAD, WAD, WAD // 5), (1, MAX_PRICE, 1), (MAX_PRICE, 1, MAX_VOL)):
+            for rate, dividend in ((edge, 0), (0, edge), (edge, edge), (MAX_RATE, edge)):
+                for is_call in (True, False):
+                    args = (spot, strike, vol, expiry, rate, dividend)
+                    ref = _reference(is_call, args)
+                    assert ref is Overflow or isinstance(ref, int)
+                    _check(native, is_call, args)
+                    over = (
+                        spot,
+                        strike,
+                        vol,
+                        expiry,
+                        rate - (rate == edge),
+                        dividend - (dividend == edge),
+                    )
+                    assert _reference(is_call, over) is DiscountOutOfRange
+                    assert native.try_price(is_call, *over) is None
+                    with pytest.raises(DiscountOutOfRange):
+                        native.price(is_call, *over)
+                    data = bs.selector + abi.encode(bs.input_types, (is_call, *over))
+                    assert native.price_words(data, False) is None
+                    if over[4] == over[5]:
+                        data = b76.selector + abi.encode(b76.input_types, (is_call, *over[:5]))
+                        assert native.price_words(data, True) is None
 
 
 def test_out_of_domain_and_expiry_zero_go_through_the_python_kernel(native: ModuleType) -> None:

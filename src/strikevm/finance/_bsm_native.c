@@ -407,6 +407,7 @@ static int64_t C_KV, C_KY;
 static u128 C_MAX_PRICE, C_MAX_VOL;
 static uint64_t C_MAX_EXPIRY;
 static int64_t C_MAX_RATE;
+static __int128 C_MAX_RT; /* bound on -rate * expiry and -q * expiry (bsm._MAX_RT) */
 static PyObject *g_fallback;
 static int g_ready;
 
@@ -729,7 +730,9 @@ static int price_checked(int is_call, u128 spot, u128 strike, u128 vol, uint64_t
                          int64_t rate, int64_t q, bn *out) {
     if (!(spot > 0 && spot <= C_MAX_PRICE && strike > 0 && strike <= C_MAX_PRICE && vol > 0 &&
           vol <= C_MAX_VOL && expiry > 0 && expiry <= C_MAX_EXPIRY && rate >= -C_MAX_RATE &&
-          rate <= C_MAX_RATE && q >= -C_MAX_RATE && q <= C_MAX_RATE))
+          rate <= C_MAX_RATE && q >= -C_MAX_RATE && q <= C_MAX_RATE &&
+          -(__int128)rate * (__int128)expiry <= C_MAX_RT &&
+          -(__int128)q * (__int128)expiry <= C_MAX_RT))
         return 1;
     bn s, k, v;
     bn_u128(&s, spot);
@@ -855,15 +858,15 @@ static int u128_of(PyObject *o, u128 *out) {
 
 /* init(fallback, consts, pow2_hi, pow2_mid, pow2_lo, ln_recip, ln_corr, ln2_multiples,
  *      sqrt_seed, ncdf_rows); consts = (CV, KV, CY, KY, EXP_C1..EXP_C4, LN_A3, LN_A5, LN_A7,
- *      LN_A9, LN2_Q, MAX_PRICE, MAX_VOLATILITY, MAX_EXPIRY_SECONDS, MAX_RATE) */
+ *      LN_A9, LN2_Q, MAX_PRICE, MAX_VOLATILITY, MAX_EXPIRY_SECONDS, MAX_RATE, _MAX_RT) */
 static PyObject *native_init(PyObject *self, PyObject *args) {
     (void)self;
     PyObject *fallback, *consts, *hi, *mid, *lo, *recip, *corr, *mult, *seed, *rows;
     if (!PyArg_ParseTuple(args, "OO!OOOOOOOO", &fallback, &PyTuple_Type, &consts, &hi, &mid, &lo,
                           &recip, &corr, &mult, &seed, &rows))
         return NULL;
-    if (PyTuple_GET_SIZE(consts) != 17) {
-        PyErr_SetString(PyExc_ValueError, "_bsm_native.init: 17 constants expected");
+    if (PyTuple_GET_SIZE(consts) != 18) {
+        PyErr_SetString(PyExc_ValueError, "_bsm_native.init: 18 constants expected");
         return NULL;
     }
     g_ready = 0;
@@ -889,6 +892,9 @@ static PyObject *native_init(PyObject *self, PyObject *args) {
     if (u128_of(PyTuple_GET_ITEM(consts, 16), &mx) < 0) return NULL;
     if (mx >> 62) goto bad;
     C_MAX_RATE = (int64_t)mx;
+    if (u128_of(PyTuple_GET_ITEM(consts, 17), &mx) < 0) return NULL;
+    if (mx >> 126) goto bad;
+    C_MAX_RT = (__int128)mx;
     if (load_table(hi, &T_POW2_HI, &N_POW2_HI) < 0 || load_table(mid, &T_POW2_MID, &N_POW2_MID) < 0 ||
         load_table(lo, &T_POW2_LO, &N_POW2_LO) < 0 ||
         load_table(recip, &T_LN_RECIP, &N_LN_RECIP) < 0 ||

@@ -48,6 +48,7 @@ from .bsm_tables import (
     SQRT_SEED,
 )
 from .errors import (
+    DiscountOutOfRange,
     InvalidArgument,
     InvalidDividendYield,
     InvalidExpiry,
@@ -79,6 +80,12 @@ MAX_EXPIRY_SECONDS = 100 * YEAR_SECONDS
 """Longest time to expiry: 100 years."""
 MAX_RATE = 4 * WAD
 """Largest magnitude of a rate or a yield: 400% per year."""
+MAX_DISCOUNT_EXPONENT = 32 * WAD
+"""Largest ``-rate * T`` and ``-yield * T`` (wad, T in years): discount factors ``e^{-rT}``,
+``e^{-qT}`` at most ``e^32`` (about 7.9e13), else :class:`DiscountOutOfRange`. Every result
+carries an absolute error of about ``2**-124`` of ``S e^{-qT} + K e^{-rT}``; up to ``e^32`` it
+stays far inside the accuracy bar (``1e-14 * max(S, K)``; greeks 1e-12 relative or 1e-16
+absolute on the test grid), beyond about ``e^53`` prices fail it."""
 INT256_MAX = (1 << 255) - 1
 
 _F = FRAC_BITS
@@ -89,6 +96,7 @@ _HALF_F3 = 1 << (_F3 - 1)
 _T_DEN = WAD * YEAR_SECONDS
 _LN_2POW128 = (FRAC_BITS * _LN2_G + (1 << (_SHIFT - 1))) >> _SHIFT
 _WAD2 = WAD * WAD
+_MAX_RT = MAX_DISCOUNT_EXPONENT * YEAR_SECONDS  # bound on -rate * expiry (wad x seconds)
 
 # Kernel scalings: rate * expiry * _CY >> _KY is -rate T / ln 2 in Q128 (_CY has 154 bits,
 # so the floor is exact to a unit), the exponent of the discount factor in log2 units;
@@ -144,6 +152,11 @@ def validate_inputs(
         raise InvalidRate(f"rate {rate} outside [-{MAX_RATE}, {MAX_RATE}]")
     if not -MAX_RATE <= dividend_yield <= MAX_RATE:
         raise InvalidDividendYield(f"yield {dividend_yield} outside [-{MAX_RATE}, {MAX_RATE}]")
+    if -rate * expiry > _MAX_RT or -dividend_yield * expiry > _MAX_RT:
+        raise DiscountOutOfRange(
+            f"-rate * T or -yield * T above {MAX_DISCOUNT_EXPONENT // WAD} "
+            f"(rate {rate}, yield {dividend_yield}, expiry {expiry} s)"
+        )
 
 
 def _flag(is_call: bool) -> None:
@@ -164,7 +177,6 @@ def discount_factor_q(rate: int, expiry: int) -> int:
     return exp_q(-((rate * expiry << _F) // _T_DEN))
 
 
-
 def _pow2(u: int) -> int:
     """2**(u / 2**128) in Q128, for a discount exponent u = -rT / ln 2 (Q128).
 
@@ -177,11 +189,10 @@ def _pow2(u: int) -> int:
         return (POW2_MID[(u >> 116) + 4096] * POW2_LO[(u >> 104) & 4095] >> 128) * (
             (p >> 110) + ONE
         ) >> 128
-    d = (POW2_HI[(u >> 116) & 4095] * POW2_LO[(u >> 104) & 4095] >> 128) * (
-        (p >> 110) + ONE
-    ) >> 128
+    d = (POW2_HI[(u >> 116) & 4095] * POW2_LO[(u >> 104) & 4095] >> 128) * ((p >> 110) + ONE) >> 128
     k = u >> 128
     return d << k if k >= 0 else d >> -k
+
 
 def bsm_kernel(
     is_call: bool,
@@ -195,8 +206,8 @@ def bsm_kernel(
 ) -> Any:
     """The price (wad) for arguments of the right types; the kernel of every BSM function.
 
-    Checks the ranges (a failure falls back to :func:`validate_inputs` for the typed
-    error; expiry 0 gives the intrinsic value). With ``detail`` it returns
+    Checks the ranges, ``-rate * T`` and ``-yield * T`` included (a failure falls back to
+    :func:`validate_inputs` for the typed error; expiry 0 gives the intrinsic value). With ``detail`` it returns
     ``(sd, kd, n1, n2, d1, v, dq, dr)`` instead: ``sd = spot * dq`` and ``kd = strike *
     dr`` (wad x Q128), ``n1 = N(d1)``, ``n2 = N(d2)``, ``v = vol sqrt T`` and the discount
     factors ``dq = e**(-qT)``, ``dr = e**(-rT)``, all Q128.
@@ -215,6 +226,8 @@ def bsm_kernel(
         and 0 < expiry <= MAX_EXPIRY_SECONDS
         and -MAX_RATE <= rate <= MAX_RATE
         and -MAX_RATE <= q <= MAX_RATE
+        and -rate * expiry <= _MAX_RT
+        and -q * expiry <= _MAX_RT
     ):
         validate_inputs(spot, strike, volatility, expiry, rate, q)
         return _intrinsic(is_call, spot, strike)  # the one valid case left: expiry 0
@@ -360,6 +373,7 @@ if _native is not None:
             MAX_VOLATILITY,
             MAX_EXPIRY_SECONDS,
             MAX_RATE,
+            _MAX_RT,
         ),
         POW2_HI,
         POW2_MID,

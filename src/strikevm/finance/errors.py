@@ -117,6 +117,18 @@ class DivisionByZero(PricingError):
     code = 16
 
 
+class DiscountOutOfRange(PricingError):
+    """A discount factor ``e^{-rT}`` or ``e^{-qT}`` above ``e^32``.
+
+    ``-rate * T`` or ``-yield * T`` (T in years) above ``MAX_DISCOUNT_EXPONENT = 32``: there
+    the prices and greeks would be magnified by more than ``e^32`` and the Q128 pricing no
+    longer meets its accuracy bar (and most such prices do not fit in int256 anyway), so
+    these inputs are refused instead of priced inaccurately.
+    """
+
+    code = 17
+
+
 ERRORS_BY_CODE: dict[int, type[PricingError]] = {
     cls.code: cls
     for cls in (
@@ -136,6 +148,7 @@ ERRORS_BY_CODE: dict[int, type[PricingError]] = {
         Overflow,
         DomainError,
         DivisionByZero,
+        DiscountOutOfRange,
     )
 }
 """Every error class by its code (codes are unique and stable)."""

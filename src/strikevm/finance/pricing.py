@@ -7,7 +7,8 @@
 * :func:`implied_volatility`, :func:`implied_volatility_detail`: volatility from a price.
 
 Inputs and outputs are ``int`` (wad = ``10**18``; expiry in whole seconds, year of
-365 days); bad input raises a subclass of :class:`PricingError` carrying a stable
+365 days); bad input (``-rate * T`` or ``-yield * T`` above
+``MAX_DISCOUNT_EXPONENT`` included: :class:`DiscountOutOfRange`) raises a subclass of :class:`PricingError` carrying a stable
 ``code``. Nothing here uses floating point, randomness, clocks or hashing, so each
 result is the same integer on every machine.
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 from .binomial import MAX_BINOMIAL_STEPS, binomial_price, binomial_work
 from .bsm import (
+    MAX_DISCOUNT_EXPONENT,
     MAX_EXPIRY_SECONDS,
     MAX_PRICE,
     MAX_RATE,
@@ -36,6 +38,7 @@ from .bsm import (
 )
 from .errors import (
     ERRORS_BY_CODE,
+    DiscountOutOfRange,
     DivisionByZero,
     DomainError,
     InvalidArgument,
@@ -68,12 +71,14 @@ __all__ = [
     "IV_MAX_VOLATILITY",
     "IV_MIN_VOLATILITY",
     "MAX_BINOMIAL_STEPS",
+    "MAX_DISCOUNT_EXPONENT",
     "MAX_EXPIRY_SECONDS",
     "MAX_PRICE",
     "MAX_RATE",
     "MAX_VOLATILITY",
     "WAD",
     "YEAR_SECONDS",
+    "DiscountOutOfRange",
     "DivisionByZero",
     "DomainError",
     "Greeks",

@@ -29,6 +29,7 @@ from .bsm import bsm_price, bsm_price_words
 from .pricing import (
     IV_MAX_ITERATIONS,
     MAX_BINOMIAL_STEPS,
+    DiscountOutOfRange,
     DivisionByZero,
     DomainError,
     InvalidDividendYield,
@@ -104,6 +105,7 @@ _PRICING_ERRORS: dict[type[Exception], tuple[str, str | None]] = {
     Overflow: ("Overflow()", None),
     DomainError: ("DomainError()", None),
     DivisionByZero: ("DivisionByZero()", None),
+    DiscountOutOfRange: ("DiscountOutOfRange()", None),
 }
 
 ERROR_SIGNATURES: tuple[str, ...] = (
