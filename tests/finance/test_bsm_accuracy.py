@@ -2,8 +2,9 @@
 
 10,000 BSM cases (call and put each) drawn with a fixed seed: strike 0.01..1e6,
 spot/strike 0.01x..100x, volatility 1%..500%, expiry 1 minute..10 years, rate and
-yield -5%..25%. Requirements: price error at most 1e-14 * max(S, K); each greek
-within 1e-12 relative or 1e-16 absolute; put-call parity to one wad unit.
+yield -5%..25%. Requirements: price error at most 1e-14 * max(S, K), and every one of the
+20,000 prices exactly the reference rounded half up to the wad unit (correct rounding);
+each greek within 1e-12 relative or 1e-16 absolute; put-call parity to one wad unit.
 """
 
 from __future__ import annotations
@@ -70,6 +71,9 @@ def test_black_scholes_against_mpmath(chunk: int) -> None:
             assert price == greeks.price
             err = abs(nat(price) - ref[side]["price"])
             assert err <= PRICE_REL_TOL * scale, (side, case, price, ref[side]["price"])
+            # exact correct rounding: the reference rounded half up to the wad unit
+            exact = int(mpmath.floor(ref[side]["price"] * WAD + mpmath.mpf(1) / 2))
+            assert price == exact, (side, case, price, exact)
             assert price >= 0
             for name in GREEKS:
                 _check_greek(name, getattr(greeks, name), ref[side][name], case, side)
@@ -84,18 +88,6 @@ def test_black_scholes_against_mpmath(chunk: int) -> None:
             )
             <= 1
         )
-
-
-def test_prices_are_correctly_rounded_almost_always() -> None:
-    """The Q128 pipeline loses far less than a wad unit: rounding matches the reference."""
-    mismatches = 0
-    cases = grid()[:1000]
-    for case in cases:
-        ref = bsm_reference(case)
-        for is_call, side in ((True, "call"), (False, "put")):
-            exact = int(mpmath.floor(ref[side]["price"] * WAD + mpmath.mpf(1) / 2))
-            mismatches += black_scholes_price(is_call, *case.args()) != exact
-    assert mismatches == 0
 
 
 @pytest.mark.parametrize("chunk", range(2))
