@@ -8,7 +8,7 @@ FIXTURES ?= $(if $(STRIKEVM_FIXTURES),$(STRIKEVM_FIXTURES),$(abspath ../shared))
 
 .PHONY: run test lint unit conformance bench fuzz clean
 
-$(STAMP): pyproject.toml setup.py src/strikevm/finance/_bsm_native.c src/strikevm/vm/precompiles/_bn254_native.c
+$(STAMP): pyproject.toml setup.py src/strikevm/finance/_bsm_native.c src/strikevm/vm/precompiles/_bn254_native.c src/strikevm/vm/_analysis_native.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'

@@ -52,6 +52,7 @@ from collections.abc import Callable
 from typing import Any
 
 from strikevm.crypto import _keccak_256
+from strikevm.vm import analysis as A
 from strikevm.vm import gas as G
 from strikevm.vm.analysis import jumpdests, push_value
 from strikevm.vm.errors import InvalidJump, InvalidOpcode, OutOfGas, StackOverflow, StackUnderflow
@@ -675,11 +676,152 @@ _EXPR_FNS: list[Any] = [
 ]
 
 
+# -- cold tier ---------------------------------------------------------------------
+# Each instruction of a cold block is a small function ``handler(f, stack, arg)``
+# generated from the opcode table once at import; the block's static gas and stack
+# bounds are checked once on entry (see ``_interpret``).
+
+
+def _handler_source(spec: T.OpSpec) -> str | None:
+    """Body of the cold-tier handler of ``spec`` (None: the opcode needs none)."""
+    kind, name, n_in = spec.kind, spec.name, spec.n_in
+    if kind == T.EXPR:
+        template = spec.expr or ""
+        if n_in == 0:
+            return f"s.append({template})"
+        names = [f"a{i}" for i in range(n_in)]
+        binds = "".join(f"{a} = s.pop()\n" for a in names[:-1]) + f"{names[-1]} = s[-1]\n"
+        return binds + f"s[-1] = {template.format(*names)}"
+    if kind == T.FN or kind == T.HALT:
+        if name == "MSTORE":
+            return (
+                "o = s.pop()\nv = s.pop()\nm = f.memory\n"
+                "if o + 32 <= len(m):\n    m[o:o + 32] = v.to_bytes(32, 'big')\n"
+                "else:\n    FN(f, o, v)"
+            )
+        if name == "MLOAD":
+            return (
+                "o = s[-1]\nm = f.memory\n"
+                "s[-1] = int.from_bytes(m[o:o + 32], 'big') if o + 32 <= len(m) else FN(f, o)"
+            )
+        if name == "CALLDATALOAD":
+            return (
+                "o = s[-1]\nd = f.data\n"
+                "s[-1] = int.from_bytes(d[o:o + 32], 'big') if o + 32 <= len(d) else FN(f, o)"
+            )
+        call = "FN(f" + ", s.pop()" * n_in + ")"
+        return f"s.append({call})" if spec.n_out else call
+    if kind == T.PUSH or kind == T.PC:
+        return "s.append(a)"
+    if kind == T.DUP:
+        return f"s.append(s[-{spec.arg}])"
+    if kind == T.SWAP:
+        k = spec.arg + 1
+        return f"s[-1], s[-{k}] = s[-{k}], s[-1]"
+    if kind == T.POP:
+        return "del s[-1]"
+    if kind == T.GAS:
+        return "s.append(f.gas)"
+    return None
+
+
+_CLASS = {
+    T.EXPR: A.CLS_OP, T.FN: A.CLS_OP, T.DUP: A.CLS_OP, T.SWAP: A.CLS_OP, T.POP: A.CLS_OP,
+    T.PUSH: A.CLS_PUSH, T.PC: A.CLS_PC, T.JUMPDEST: A.CLS_JUMPDEST, T.GAS: A.CLS_END,
+    T.HALT: A.CLS_HALT, T.STOP: A.CLS_STOP, T.JUMP: A.CLS_JUMP, T.JUMPI: A.CLS_JUMPI,
+    T.INVALID: A.CLS_INVALID,
+}  # fmt: skip
+
+
+def _cold_entries(opcodes: list[T.OpSpec | None]) -> list[A.Entry | None]:
+    """Block-table entries (class, static gas, arity, immediate size, handler) of a fork."""
+    entries: list[A.Entry | None] = [None] * 256
+    for spec in opcodes:
+        if spec is None:
+            continue
+        body = _handler_source(spec)
+        handler = None
+        if body is not None:
+            ns: dict[str, Any] = dict(arithmetic.HELPERS, FN=spec.fn)
+            src = "def h(f, s, a):\n" + "".join(f"    {x}\n" for x in body.splitlines())
+            exec(compile(src, f"<strikevm-cold-{spec.name}>", "exec"), ns)  # noqa: S102
+            handler = ns["h"]
+        cls = _CLASS[spec.kind]
+        if spec.kind == T.FN and spec.ends_block:
+            cls = A.CLS_END  # SSTORE, calls and creates: the block ends after them
+        imm = spec.arg if spec.kind == T.PUSH else 0
+        entries[spec.opcode] = (cls, spec.gas, spec.n_in, spec.n_out, imm, handler)
+    return entries
+
+
+# Instructions a cold block emits at most: a longer straight line is run as several
+# blocks, each charged and checked on entry (so a block that fails its checks and is run
+# instruction by instruction is at most this long).
+COLD_BLOCK = 512
+_TABLE = A.block_table(_cold_entries(T.OPCODES), COLD_BLOCK, G.STACK_LIMIT)
+_NEXT, _STOP, _JUMP, _JUMPI, _CHUNK = (
+    A.TERM_NEXT, A.TERM_STOP, A.TERM_JUMP, A.TERM_JUMPI, A.TERM_CHUNK
+)
+
+
 def _interpret(f: Frame, cc: CompiledCode, pc: int) -> int:
-    """Cold tier: run from ``pc`` to the end of its basic block, one instruction at a time.
+    """Cold tier: run the block entered at ``pc`` (see ``analysis.PyBlockTable.decode``).
+
+    The block is decoded once per code (native analysis), its static gas charged and its
+    stack bounds checked once on entry, and its instructions run by their handlers. The
+    charge on entry is exact for the reason given in the module docstring: instructions
+    that observe the remaining gas end their block. A block whose gas or stack bounds
+    fail on entry is run by ``_interpret_exact`` instead, which halts exactly where and
+    as the reference interpreter does. Returns the next pc, or -1 when the frame halts.
+    """
+    stack = f.stack
+    while True:
+        blk = cc.blocks.get(pc)
+        if blk is None:
+            blk = _TABLE.decode(cc.unit.code, pc)
+            if cc.decoded < cc.decode_cap:
+                cc.blocks[pc] = blk
+                cc.decoded += len(blk[3]) + 1
+        gas, need, high, ops, term, nxt = blk
+        depth = len(stack)
+        g = f.gas - gas
+        if g < 0 or depth < need or depth > high:
+            return _interpret_exact(f, cc, pc)
+        f.gas = g
+        for h, a in ops:
+            h(f, stack, a)
+        if term != _CHUNK:
+            break
+        pc = nxt  # the same straight line goes on: no new entry point for tiering
+    if term == _NEXT:
+        return nxt
+    if term == _JUMPI:
+        dest = stack.pop()
+        if stack.pop():
+            if dest not in cc.unit.dests:
+                raise InvalidJump(str(dest))
+            return dest
+        return nxt
+    if term == _JUMP:
+        dest = stack.pop()
+        if dest not in cc.unit.dests:
+            raise InvalidJump(str(dest))
+        return dest
+    if term == _STOP:
+        return -1
+    op = cc.unit.code[nxt]
+    if op == 0xFE:
+        raise InvalidOpcode(f"INVALID at pc {nxt}")
+    raise InvalidOpcode(f"0x{op:02x} at pc {nxt}")
+
+
+def _interpret_exact(f: Frame, cc: CompiledCode, pc: int) -> int:
+    """Run from ``pc`` to the end of its basic block, one instruction at a time.
 
     Checks, charges and executes each instruction exactly as the reference
-    interpreter does. Returns the next pc, or -1 when the frame halts.
+    interpreter does, so an exceptional halt is raised where and as the reference
+    raises it. Used for a block whose gas or stack bounds fail on entry (which then
+    always halts). Returns the next pc, or -1 when the frame halts.
     """
     code = cc.unit.code
     n = len(code)
@@ -771,7 +913,10 @@ def _interpret(f: Frame, cc: CompiledCode, pc: int) -> int:
 class CompiledCode:
     """Region functions of one bytecode, indexed by entry pc, compiled once hot."""
 
-    __slots__ = ("regions", "unit", "hits", "credit", "cold", "need", "source_chars")
+    __slots__ = (
+        "regions", "unit", "hits", "credit", "cold", "need", "source_chars", "blocks",
+        "decoded", "decode_cap",
+    )
 
     def __init__(self, code: bytes) -> None:
         self.unit = _Unit(code)
@@ -781,6 +926,12 @@ class CompiledCode:
         self.cold: set[int] = set()  # pcs whose region exceeds the source cap
         self.need: dict[int, int] = {}  # credit a pc waits for after an unpaid attempt
         self.source_chars = 0  # source generated for this code so far
+        # Decoded cold blocks by entry pc; at most about one emitted instruction per byte
+        # of code is kept (entries inside a leading JUMPDEST run repeat their block's
+        # instructions; past the cap blocks are decoded again at each entry).
+        self.blocks: dict[int, A.Block] = {}
+        self.decoded = 0
+        self.decode_cap = len(code) + COLD_BLOCK
 
     def region(self, pc: int) -> Region | None:
         """Compile the region entered at ``pc`` within the credit.
