@@ -51,6 +51,20 @@ interface IStrikeClearinghouse {
     /// are assigned pro rata (largest remainder, in holder order).
     function exercise(uint32 subaccount, uint32 market, uint256 size) external;
 
+    // ----------------------------------------------------------- risk engine
+    /// @notice Keeper liquidation: take the positions of an account below maintenance into
+    /// the caller's subaccount at the oracle mark moved in the keeper's favour by a Dutch-
+    /// auction discount (0.5% growing 0.01%/s since the account was found liquidatable, up to
+    /// 5%), largest notional first, at most `maxPositions` (0: all), stopping once the account
+    /// meets initial margin; reverts DiscountTooLow below `minDiscountBps`. The penalty (0.5% of
+    /// the notional) is shared between the keeper and the insurance fund.
+    function liquidate(address owner, uint32 subaccount, uint32 keeperSubaccount, uint32 maxPositions,
+                       uint256 minDiscountBps) external returns (uint256 positions, uint256 penalty);
+    /// @notice Anyone may top up the insurance fund with the quote token.
+    function fundInsurance(uint256 amount) external;
+    function insuranceFund() external view returns (int256 cash);
+    function pendingLiquidations() external view returns (uint256);
+
     // ---------------------------------------------------------------- admin
     function createMarket(uint8 kind, bytes32 underlying, uint64 expiry, uint256 strike, bool isCall,
                           bool american, uint16 makerFeeBps, uint16 takerFeeBps) external returns (uint32 market);
@@ -88,6 +102,10 @@ interface IStrikeClearinghouse {
     event MarketCreated(uint32 indexed market, uint8 kind, bytes32 underlying, uint64 expiry, uint256 strike, bool isCall);
     event MarginModeChanged(address indexed owner, uint32 indexed subaccount, uint8 mode);
     event DelegateChanged(address indexed owner, address indexed delegate, bool allowed);
+    event Liquidation(address indexed owner, uint32 subaccount, address liquidator, uint256 shareOrPositions, uint256 penalty);
+    event BadDebt(address indexed owner, uint32 subaccount, uint256 amount);
+    event AutoDeleverage(address indexed owner, uint32 subaccount, uint32 market, int256 size, uint256 price, uint256 charged);
+    event LiquidationFailed(address indexed owner, uint32 subaccount, bytes4 reason);
 
     // --------------------------------------------------------------- errors
     error UnknownSelector(bytes4 selector);
@@ -123,4 +141,6 @@ interface IStrikeClearinghouse {
     error ValueNotAccepted(uint256 value);
     error DelegateCallNotAllowed();
     error ReentrantCall();
+    error NotLiquidatable(address owner, uint32 subaccount, int256 equity, uint256 maintenanceMargin);
+    error DiscountTooLow(uint256 discountBps, uint256 minDiscountBps);
 }

@@ -61,6 +61,7 @@ from .clearinghouse_layout import (
     Order,
     order_digest,
 )
+from .liquidation import RiskEngine
 from .oracle_layout import ORACLE_ADDRESS, SECP256K1_N
 
 if TYPE_CHECKING:
@@ -110,6 +111,10 @@ FUNCTIONS: dict[str, str] = {
     "orderHash((address,uint32,uint32,bool,uint256,uint256,uint64,uint64,uint8))": "_order_hash",
     "marginMode(address,uint32)": "_margin_mode",
     "feeBalance()": "_fee_balance",
+    "liquidate(address,uint32,uint32,uint32,uint256)": "keeper_liquidate",
+    "insuranceFund()": "_insurance_fund",
+    "fundInsurance(uint256)": "_fund_insurance",
+    "pendingLiquidations()": "_pending",
 }
 
 ERRORS: tuple[str, ...] = (
@@ -123,6 +128,7 @@ ERRORS: tuple[str, ...] = (
     "MarketNotExpired(uint32,uint256)", "MarketSettled(uint32)", "NotAmerican(uint32)",
     "NotInTheMoney(uint32)", "InsufficientPosition(int256,uint256)", "OracleUnavailable(bytes32)",
     "InvalidMarginMode(uint8)", "NotAdmin(address)", "InvalidMarket()",
+    "NotLiquidatable(address,uint32,int256,uint256)", "DiscountTooLow(uint256,uint256)",
 )  # fmt: skip
 
 
@@ -236,8 +242,8 @@ class _Ctx:
         self.dry = False  # a view: compute pending funding/settlement, write nothing
 
 
-class StrikeClearinghouse:
-    """The native contract; see the module docstring."""
+class StrikeClearinghouse(RiskEngine):
+    """The native contract; see the module docstring (and finance.liquidation)."""
 
     address = CLEARINGHOUSE_ADDRESS
     name = "StrikeClearinghouse"
@@ -473,7 +479,11 @@ class StrikeClearinghouse:
                 self._set_size(ctx, acct, mk, p, 0, 0)
 
     def _set_size(self, ctx: _Ctx, acct: _Account, mk: _Market, p: _Position, size: int, cost: int) -> None:
-        """Change a position, keeping the short-holder list of American options."""
+        """Change a position, keeping the holder lists (every market; shorts of American options)."""
+        if (p.size == 0) != (size == 0) and not ctx.dry:
+            m = mk.m
+            self._list_update(ctx, L.holder_count(m), lambda i: L.holder_at(m, i),
+                              lambda a: L.holder_index(m, a), acct.key, size != 0)  # fmt: skip
         if mk.word.american and mk.word.kind == OPTION and not ctx.dry:
             was_short, is_short = p.size < 0, size < 0
             if was_short != is_short:
@@ -498,6 +508,30 @@ class StrikeClearinghouse:
                     host.sstore(L.short_count(m), count - 1)
         p.size = size
         p.cost = cost
+
+    @staticmethod
+    def _list_update(
+        ctx: _Ctx, count_slot: int, item_slot: Callable[[int], int], index_of: Callable[[int], int],
+        key: int, add: bool,
+    ) -> None:  # fmt: skip
+        """Add ``key`` to (or swap-remove it from) a storage list with an index map."""
+        host = ctx.host
+        count = host.sload(count_slot)
+        if add:
+            host.sstore(item_slot(count), key)
+            host.sstore(index_of(key), count + 1)
+            host.sstore(count_slot, count + 1)
+            return
+        at = host.sload(index_of(key)) - 1
+        if at < 0:
+            return
+        last_key = host.sload(item_slot(count - 1))
+        if at != count - 1:
+            host.sstore(item_slot(at), last_key)
+            host.sstore(index_of(last_key), at + 1)
+        host.sstore(item_slot(count - 1), 0)
+        host.sstore(index_of(key), 0)
+        host.sstore(count_slot, count - 1)
 
     def _position(self, ctx: _Ctx, acct: _Account, mk: _Market) -> _Position:
         p = acct.positions.get(mk.m)
@@ -656,6 +690,7 @@ class StrikeClearinghouse:
         for acct, only_reduces in zip((maker_acct, taker_acct), reducing, strict=True):
             if not only_reduces:
                 self._require_im(ctx, acct)
+            self._register(ctx, acct)
         host.emit(
             [EV_FILL, mk.m, maker_hash, taker_hash],
             _words(maker.owner, taker_owner, int(taker_is_buy), size, price),
@@ -738,6 +773,7 @@ class StrikeClearinghouse:
             slot = L.balance(acct.key, index)
             host.sstore(slot, host.sload(slot) + amount)
         self._store(ctx, acct)
+        self._register(ctx, acct)
         pull = _sel("transferFrom(address,address,uint256)") + _words(host.caller, host.address, amount)
         self._token_call(host, token, pull)
         host.emit([EV_DEPOSIT, host.caller, sub, token], _words(amount))
@@ -766,6 +802,7 @@ class StrikeClearinghouse:
             host.sstore(slot, available - amount)
         self._store(ctx, acct)
         self._require_im(ctx, acct)
+        self._register(ctx, acct)
         push = _sel("transfer(address,uint256)") + _words(host.caller, amount)
         self._token_call(host, token, push)
         host.emit([EV_WITHDRAW, host.caller, sub, token], _words(amount))
@@ -790,6 +827,7 @@ class StrikeClearinghouse:
         acct.mode = mode
         self._store(ctx, acct)
         self._require_im(ctx, acct)
+        self._register(ctx, acct)
         host.emit([EV_MODE, host.caller, sub], _words(mode))
         return b""
 
@@ -832,6 +870,7 @@ class StrikeClearinghouse:
         acct = self._load(ctx, owner, sub)
         self._touch(ctx, acct)
         self._store(ctx, acct)
+        self._register(ctx, acct)
         return b""
 
     def _exercise(self, host: Host, data: bytes) -> bytes:
@@ -886,8 +925,10 @@ class StrikeClearinghouse:
             short.cash -= pay
             payout_total += pay
             self._store(ctx, short)
+            self._register(ctx, short)
         holder.cash += payout_total
         self._store(ctx, holder)
+        self._register(ctx, holder)
         host.emit([EV_EXERCISE, m, host.caller], _words(sub, size, payout_total))
         return _words(payout_total)
 
@@ -1017,6 +1058,29 @@ class StrikeClearinghouse:
     def _margin_mode(self, host: Host, data: bytes) -> bytes:
         key = L.account_key(_word(data, 0), _word(data, 1))
         return _words(L.unpack_account(host.sload(L.account(key)))[2])
+
+    def _fund_insurance(self, host: Host, data: bytes) -> bytes:
+        """Anyone may top up the insurance fund with the quote token."""
+        ctx = _Ctx(host)
+        amount = _word(data, 0)
+        if amount == 0:
+            host.revert(error("ZeroAmount()"))
+        if amount >= SIZE_LIMIT:
+            host.revert(error("AmountTooLarge(uint256)", amount))
+        fund = self._load(ctx, CLEARINGHOUSE_ADDRESS, L.INSURANCE_SUB)
+        fund.cash += amount
+        self._store(ctx, fund)
+        token = self._collaterals(ctx)[0][0]
+        self._token_call(host, token, _sel("transferFrom(address,address,uint256)") + _words(host.caller, host.address, amount))
+        host.emit([EV_DEPOSIT, CLEARINGHOUSE_ADDRESS, L.INSURANCE_SUB, token], _words(amount))
+        return b""
+
+    def _insurance_fund(self, host: Host, data: bytes) -> bytes:
+        key = L.account_key(CLEARINGHOUSE_ADDRESS, L.INSURANCE_SUB)
+        return _words(L.signed(host.sload(L.cash(key)), 256))
+
+    def _pending(self, host: Host, data: bytes) -> bytes:
+        return _words(host.sload(L.RISK_PENDING_COUNT))
 
     def _fee_balance(self, host: Host, data: bytes) -> bytes:
         return _words(sum(L.signed(host.sload(L.fee(i)), 256) for i in range(L.SHARDS)))
