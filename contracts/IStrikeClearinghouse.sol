@@ -64,6 +64,8 @@ interface IStrikeClearinghouse {
     function fundInsurance(uint256 amount) external;
     function insuranceFund() external view returns (int256 cash);
     function pendingLiquidations() external view returns (uint256);
+    /// @notice Accounts queued for the next block-end pass (found below maintenance, or near).
+    function atRisk() external view returns (address[] memory owners, uint32[] memory subaccounts);
 
     // ---------------------------------------------------------------- admin
     function createMarket(uint8 kind, bytes32 underlying, uint64 expiry, uint256 strike, bool isCall,

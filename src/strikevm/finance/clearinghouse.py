@@ -115,6 +115,7 @@ FUNCTIONS: dict[str, str] = {
     "insuranceFund()": "_insurance_fund",
     "fundInsurance(uint256)": "_fund_insurance",
     "pendingLiquidations()": "_pending",
+    "atRisk()": "_at_risk",
 }
 
 ERRORS: tuple[str, ...] = (
@@ -1081,6 +1082,17 @@ class StrikeClearinghouse(RiskEngine):
 
     def _pending(self, host: Host, data: bytes) -> bytes:
         return _words(host.sload(L.RISK_PENDING_COUNT))
+
+    def _at_risk(self, host: Host, data: bytes) -> bytes:
+        """(address[] owners, uint32[] subaccounts) of the accounts queued for the next pass."""
+        count = host.sload(L.RISK_PENDING_COUNT)
+        owners, subs = [], []
+        for i in range(count):
+            owner, sub, _, _ = L.unpack_account(host.sload(L.account(host.sload(L.pending_at(i)))))
+            owners.append(owner)
+            subs.append(sub)
+        head = _words(64, 64 + 32 * (count + 1))
+        return head + _words(count, *owners) + _words(count, *subs)
 
     def _fee_balance(self, host: Host, data: bytes) -> bytes:
         return _words(sum(L.signed(host.sload(L.fee(i)), 256) for i in range(L.SHARDS)))
