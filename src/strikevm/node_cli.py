@@ -57,6 +57,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--quiet", action="store_true", help="do not log each block")
     parser.add_argument(
+        "--cors-origins",
+        default="*",
+        help="comma-separated origins browsers may call the node from ('*': any, the "
+        "default as anvil; '': none)",
+    )
+    parser.add_argument(
         "--state-cache",
         type=int,
         default=250_000,
@@ -274,6 +280,7 @@ def run(args: argparse.Namespace, out: IO[str] | None = None) -> int:
             block_time=args.block_time,
             on_block=on_block,
             limits=limits,
+            cors_origins=[o.strip() for o in args.cors_origins.split(",") if o.strip()],
         )
         asyncio.run(_serve(server, args.host, args.port, out))
     finally:

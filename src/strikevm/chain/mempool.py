@@ -2,7 +2,9 @@
 
 The pool keeps, for each sender, its transactions by nonce. A transaction is
 *executable* when the nonces from the sender's account nonce up to it are all
-present. Block production takes executable transactions highest tip first
+present. Executable transactions count only against the pool's total
+(``max_transactions``); ``max_per_sender`` bounds a sender's gapped (queued)
+ones, as geth does. Block production takes executable transactions highest tip first
 (ties in arrival order), always in nonce order per sender. Iteration never
 depends on hash order: senders and transactions are visited in sorted or
 arrival order.
@@ -116,10 +118,16 @@ class Mempool:
         else:
             if len(self._by_hash) >= config.max_transactions:
                 raise PoolFull("txpool is full")
-            if len(queue) >= config.max_per_sender:
-                raise PoolFull(
-                    f"txpool is full: sender already has {len(queue)} pending transactions"
-                )
+            # geth's rule: transactions that continue the sender's run of consecutive
+            # nonces are executable and only count against the pool's total; the
+            # per-sender limit bounds the gapped (queued) ones.
+            contiguous = self.next_nonce(tx.sender, account_nonce)
+            if tx.nonce > contiguous:
+                gapped = sum(1 for n in queue if n > contiguous)
+                if gapped >= config.max_per_sender:
+                    raise PoolFull(
+                        f"txpool is full: sender already has {gapped} queued transactions"
+                    )
         if old is not None:
             self._drop(old)
         queue = self._by_sender.setdefault(tx.sender, {})

@@ -52,6 +52,7 @@ from strikevm.chain.transaction import (
     Transaction,
     TransactionError,
     decode_transaction,
+    encode_transaction,
     intrinsic_gas,
     sign_transaction,
     validate_transaction,
@@ -120,6 +121,8 @@ __all__ = [
 ]
 
 ETHER = 10**18
+_STAND_IN = b"strikevm.stand-in:"  # store meta: stand-in signer -> impersonated sender
+_NONCE_ENTRY = 1  # strikevm.state.world's journal tag of a nonce change
 GWEI = 10**9
 DEV_MNEMONIC = "test test test test test test test test test test test junk"
 MAX_TX_SIZE = 128 * 1024  # geth's txMaxSize: bytes of one raw transaction
@@ -455,6 +458,23 @@ class DevNode:
         # Test seam: called with a stage name during block production ("commit"); an
         # exception it raises must leave the node exactly as before the block.
         self.fault_injector: Callable[[str], None] | None = None
+        # Dev helpers (see docs/node.md): impersonated senders, the next block's base
+        # fee, and the timestamp that evm_setNextBlockTimestamp asked for.
+        self.impersonated: set[int] = set()
+        self.auto_impersonate = False
+        self.next_base_fee_override: int | None = None
+        self._exact_timestamp: int | None = None
+        self._stand_ins: dict[int, int] = {}  # stand-in signer address -> impersonated sender
+        self.listeners.append(self._follow_time)
+        # Called with each transaction that enters the pool (newPendingTransactions).
+        self.pool_listeners: list[Callable[[Transaction], None]] = []
+        _read = store._read_block
+
+        def read_block(number: int) -> Any:
+            block = _read(number)
+            return self._restore_senders(block) if block is not None else None
+
+        store._read_block = read_block  # type: ignore[method-assign]
         store.check_chain(self.config.chain_id)
         if store.head_number is None:
             self.state = self._genesis_state()
@@ -499,6 +519,8 @@ class DevNode:
         return number
 
     def next_base_fee(self) -> int:
+        if self.next_base_fee_override is not None:
+            return self.next_base_fee_override
         header = self.head().header
         return calc_base_fee(header.gas_limit, header.gas_used, header.base_fee_per_gas)
 
@@ -545,7 +567,9 @@ class DevNode:
             timestamp=self._timestamp(parent, None, consume=False),
             gas_limit=self.config.gas_limit,
             prev_randao=int.from_bytes(_randao(parent), "big"),
-            base_fee=calc_base_fee(parent.gas_limit, parent.gas_used, parent.base_fee_per_gas),
+            base_fee=self.next_base_fee_override
+            if self.next_base_fee_override is not None and head is None
+            else calc_base_fee(parent.gas_limit, parent.gas_used, parent.base_fee_per_gas),
             excess_blob_gas=calc_excess_blob_gas(parent.excess_blob_gas, parent.blob_gas_used),
             chain_id=self.config.chain_id,
             block_hash=self._block_hash_fn(),
@@ -612,10 +636,12 @@ class DevNode:
             raise NonceTooLow(
                 f"nonce too low: address {_fmt(sender)}, tx: {tx.nonce} state: {account_nonce}"
             )
-        if tx.nonce - account_nonce >= self.config.pool.max_nonce_gap:
+        pending = self.pool.next_nonce(sender, account_nonce)
+        if tx.nonce - pending >= self.config.pool.max_nonce_gap:
             raise NonceTooHigh(
                 f"nonce too high: address {_fmt(sender)}, tx: {tx.nonce} state: {account_nonce} "
-                f"(at most {self.config.pool.max_nonce_gap - 1} ahead)"
+                f"(at most {self.config.pool.max_nonce_gap - 1} ahead of the pending "
+                f"nonce {pending})"
             )
         if tx.nonce >= NONCE_LIMIT:
             raise NonceMax("nonce has max value")
@@ -656,6 +682,8 @@ class DevNode:
             self.pool.add(tx, self.state.nonce(tx.sender))
         except PoolError as exc:
             raise PoolRejected(str(exc)) from None
+        for pooled in list(self.pool_listeners):
+            pooled(tx)
         if self.config.automine and not self.defer_automine:
             self.mine_ready()
             self.settle(tx.hash)
@@ -672,7 +700,7 @@ class DevNode:
             ready = next(iter(self.pool.best(self.state.nonce, self.next_base_fee(), set())), None)
             if ready is None:
                 break
-            mined = self.mine()
+            mined = self.mine_next()
             if not mined.block.transactions:
                 break
 
@@ -684,11 +712,32 @@ class DevNode:
         if reason is not None:
             raise reason
 
-    def send_transaction(self, req: CallRequest) -> bytes:
-        """eth_sendTransaction: fill in defaults, sign with the dev key, submit."""
+    def send_transaction(self, req: CallRequest, *, unsigned: bool = False) -> bytes:
+        """eth_sendTransaction: fill in defaults, sign with the dev key, submit.
+
+        From an impersonated address (or any address with ``unsigned``, as
+        eth_sendUnsignedTransaction) the node executes the transaction as sent
+        by that address without its key; see :meth:`build_transaction`.
+        """
+        return self.submit(self.build_transaction(req, unsigned=unsigned))
+
+    def build_transaction(self, req: CallRequest, *, unsigned: bool = False) -> Transaction:
+        """The transaction eth_sendTransaction would send: defaults filled in, signed.
+
+        A sender without a dev key that is impersonated (or ``unsigned``) gets a
+        stand-in signature: the transaction is signed with a key derived from the
+        sender's address (keccak256("strikevm.impersonate" || address)), so its
+        hash is unique to the sender, and its sender is set to the impersonated
+        address. The node remembers the stand-in signer, also in the store, so
+        that the transaction reads back with the impersonated sender.
+        """
         key = self.keys.get(req.sender)
+        stand_in = False
         if key is None:
-            raise UnknownAccount("unknown account")
+            if not (unsigned or self.auto_impersonate or req.sender in self.impersonated):
+                raise UnknownAccount("unknown account")
+            key = keccak256(b"strikevm.impersonate" + req.sender.to_bytes(20, "big"))
+            stand_in = True
         if req.chain_id is not None and req.chain_id != self.config.chain_id:
             raise InvalidChainId(
                 f"invalid chain id for signer: have {req.chain_id} want {self.config.chain_id}"
@@ -736,7 +785,10 @@ class DevNode:
             validate_transaction(tx, chain_id=self.config.chain_id)
         except TransactionError as exc:
             raise _map_tx_error(exc) from None
-        return self.submit(tx)
+        if stand_in:
+            self._remember_stand_in(tx.sender, req.sender)
+            tx = replace(tx, sender=req.sender)
+        return tx
 
     # ------------------------------------------------------------- mining
     def _timestamp(self, parent: Header, explicit: int | None, *, consume: bool) -> int:
@@ -859,7 +911,9 @@ class DevNode:
     def mine_blocks(self, count: int, timestamp: int | None = None) -> list[StoredBlock]:
         out = []
         for i in range(count):
-            out.append(self.mine(timestamp if i == 0 else None))
+            if i == 0 and timestamp is not None:
+                self._exact_timestamp = timestamp
+            out.append(self.mine_next(timestamp if i == 0 else None))
         return out
 
     # ------------------------------------------------------- time control
@@ -879,6 +933,7 @@ class DevNode:
         if timestamp >= 1 << 63:
             raise InvalidTimestamp(f"timestamp {timestamp} is too large")
         self.next_timestamp = timestamp
+        self._exact_timestamp = timestamp
 
     # ----------------------------------------------------------- snapshots
     def snapshot(self) -> int:
@@ -1059,9 +1114,16 @@ class DevNode:
         req: CallRequest,
         block: StoredBlock | None = None,
         overrides: Mapping[int, AccountOverride] | None = None,
+        env_overrides: Mapping[str, int] | None = None,
     ) -> CallResult:
-        """eth_call on a scratch state; nothing persists. Gas is capped at ``call_gas_cap``."""
+        """eth_call on a scratch state; nothing persists. Gas is capped at ``call_gas_cap``.
+
+        ``env_overrides`` replace fields of the block context (eth_call's block
+        overrides: number, timestamp, gas_limit, base_fee, prev_randao, coinbase).
+        """
         state, env = self.call_state(block, overrides)
+        if env_overrides:
+            env = replace(env, **env_overrides)
         gas = req.gas
         if gas is None:
             gas = max(env.gas_limit, self.config.call_gas_cap)
@@ -1120,6 +1182,336 @@ class DevNode:
                 lo = mid
         return hi
 
+    # ------------------------------------------------------- dev helpers
+    def mine_next(self, timestamp: int | None = None) -> StoredBlock:
+        """Mine the next block; with a base fee set by setNextBlockBaseFeePerGas, at that fee."""
+        if self.next_base_fee_override is None:
+            return self.mine(timestamp)
+        return self.produce_block(timestamp)
+
+    def mine_interval(self, count: int, interval: int | None) -> list[StoredBlock]:
+        """anvil_mine / hardhat_mine: ``count`` blocks, ``interval`` seconds apart if given.
+
+        As anvil: before each block the clock moves ``interval`` seconds forward
+        (evm_increaseTime), so the blocks are ``interval`` seconds apart.
+        """
+        out = []
+        for _ in range(count):
+            if interval is not None:
+                self.increase_time(interval)
+            out.append(self.mine_next())
+        return out
+
+    def _follow_time(self, stored: StoredBlock, elapsed: int) -> None:
+        """Keep evm_increaseTime relative to the head, as anvil does.
+
+        After a block with an exact timestamp (evm_setNextBlockTimestamp, evm_mine
+        with a timestamp) the clock offset becomes that timestamp minus now; after a
+        block whose timestamp had to run ahead of the clock (parent + 1, as when
+        mining many blocks in one second), the offset catches up with it. So
+        ``evm_increaseTime(61)`` then ``evm_mine`` always moves 61 s past the head.
+        """
+        ts = stored.header.timestamp
+        now = self.clock()
+        if self._exact_timestamp is not None and ts == self._exact_timestamp:
+            self._exact_timestamp = None
+            self.time_offset = ts - now
+        elif now + self.time_offset < ts:
+            self.time_offset = ts - now
+
+    def produce_block(
+        self,
+        timestamp: int | None = None,
+        *,
+        edits: Callable[[WorldState], None] | None = None,
+        transactions: bool = True,
+    ) -> StoredBlock:
+        """Produce and commit one block, as :meth:`mine`, with the dev helpers' options.
+
+        ``edits`` change the state before the block's transactions (anvil_setBalance
+        and the other state edits: they are committed in a block, so the state root
+        of every block matches its state); ``transactions`` False leaves the pool
+        alone. The base fee is the one set by setNextBlockBaseFeePerGas, if any
+        (then cleared), else the EIP-1559 one.
+        """
+        start = self.ticker() if self.ticker is not None else 0
+        parent = self.head()
+        ph = parent.header
+        if timestamp is not None and timestamp <= ph.timestamp:
+            raise InvalidTimestamp(
+                f"timestamp {timestamp} is not after the parent block's {ph.timestamp}"
+            )
+        if timestamp is None and not transactions and self.next_timestamp is not None:
+            # a state edit does not use up the timestamp asked for the next block
+            ts = ph.timestamp + 1
+            if ts >= self.next_timestamp:
+                ts = self._timestamp(ph, None, consume=True)
+        else:
+            ts = self._timestamp(ph, timestamp, consume=True)
+        if ts <= ph.timestamp:
+            ts = ph.timestamp + 1
+        cfg = self.config
+        base_fee = self.next_base_fee()
+        self.next_base_fee_override = None
+        excess_blob = calc_excess_blob_gas(ph.excess_blob_gas, ph.blob_gas_used)
+        randao = _randao(ph)
+        env = BlockEnv(
+            coinbase=cfg.coinbase,
+            number=ph.number + 1,
+            timestamp=ts,
+            gas_limit=cfg.gas_limit,
+            prev_randao=int.from_bytes(randao, "big"),
+            base_fee=base_fee,
+            excess_blob_gas=excess_blob,
+            chain_id=cfg.chain_id,
+            block_hash=self._block_hash_fn(),
+        )
+        work = OverlayState(self.state)
+        if edits is not None:
+            work.begin_transaction()
+            edits(work)
+            work.finalize_transaction()
+        builder = BlockBuilder(
+            work, env, system=self.system, engine=cfg.engine, parent_beacon_block_root=ZERO_HASH
+        )
+        included = builder.transactions
+        skip: set[int] = set()
+        current: Transaction | None = None
+        try:
+            builder.begin()
+            for tx in self.pool.best(work.nonce, base_fee, skip) if transactions else ():
+                current = tx
+                if builder.gas_used + tx.gas_limit > cfg.gas_limit:
+                    skip.add(tx.sender)
+                    continue
+                try:
+                    builder.add(tx)
+                except (X.BlockGasExhausted, X.BlobGasExhausted):
+                    skip.add(tx.sender)
+                    continue
+                except TransactionError as exc:
+                    skip.add(tx.sender)
+                    for dropped in self.pool.remove_sender_from(tx.sender, tx.nonce):
+                        self._dropped[dropped.hash] = NodeError(
+                            f"transaction dropped at execution: {exc}"
+                        )
+                    continue
+            current = None
+            result = builder.finish()
+            receipts = result.receipts
+
+            def make_header(root: bytes) -> Header:
+                return Header(
+                    parent_hash=parent.hash,
+                    coinbase=cfg.coinbase,
+                    state_root=root,
+                    transactions_root=transactions_root(included),
+                    receipts_root=receipts_root(receipts),
+                    logs_bloom=result.logs_bloom,
+                    number=ph.number + 1,
+                    gas_limit=cfg.gas_limit,
+                    gas_used=result.gas_used,
+                    timestamp=ts,
+                    extra_data=cfg.extra_data,
+                    prev_randao=randao,
+                    base_fee_per_gas=base_fee,
+                    excess_blob_gas=excess_blob,
+                    parent_beacon_block_root=ZERO_HASH,
+                )
+
+            if self.fault_injector is not None:
+                self.fault_injector("commit")
+            stored = self.store.commit_block(
+                work, make_header, included, receipts, system_logs=result.system_logs
+            )
+        except Exception as exc:
+            if current is not None:
+                self.pool.remove(current)
+            if self.store.persistent and self.store.state_root != self.head().header.state_root:
+                self._recover()
+            raise InternalError(f"block production failed: {exc!r}") from exc
+        work.commit_to_base(committed=True)
+        for tx in included:
+            self.pool.remove(tx)
+        self.pool.prune(self.state.nonce)
+        elapsed = (self.ticker() - start) if self.ticker is not None else 0
+        for listener in list(self.listeners):
+            listener(stored, elapsed)
+        return stored
+
+    def edit_state(self, edits: Callable[[WorldState], None]) -> StoredBlock:
+        """Apply a state edit (anvil_setBalance, ...) in a new block of its own, committed.
+
+        The block holds no transactions; the edit is its first state change, so
+        the state root stays that of the chain's state, and the edit is durable.
+        """
+        return self.produce_block(edits=edits, transactions=False)
+
+    def set_balance(self, address: int, balance: int) -> StoredBlock:
+        return self.edit_state(lambda s: s.set_balance(address, balance))
+
+    def set_code(self, address: int, code: bytes) -> StoredBlock:
+        return self.edit_state(lambda s: s.set_code(address, code))
+
+    def set_nonce(self, address: int, nonce: int) -> StoredBlock:
+        if nonce >= NONCE_LIMIT:
+            raise NonceMax("nonce has max value")
+        return self.edit_state(lambda s: _set_nonce(s, address, nonce))
+
+    def set_storage(self, address: int, slot: int, value: int) -> StoredBlock:
+        return self.edit_state(lambda s: s.sstore(address, slot, value))
+
+    def load_accounts(self, accounts: Mapping[int, AccountOverride]) -> StoredBlock:
+        """anvil_loadState: set balance, nonce, code and storage of many accounts in one block."""
+
+        def apply(state: WorldState) -> None:
+            for address in sorted(accounts):
+                o = accounts[address]
+                if o.balance is not None:
+                    state.set_balance(address, o.balance)
+                if o.nonce is not None:
+                    _set_nonce(state, address, o.nonce)
+                if o.code is not None:
+                    state.set_code(address, o.code)
+                for slot, value in sorted((o.state or {}).items()):
+                    state.sstore(address, slot, value)
+
+        return self.edit_state(apply)
+
+    def dump_accounts(self) -> dict[int, Account]:
+        """Every account of the head state (anvil_dumpState)."""
+        return {address: acct for address, acct in sorted(self.state.accounts.items())}
+
+    def set_gas_limit(self, gas_limit: int) -> None:
+        """evm_setBlockGasLimit: the gas limit of the blocks from the next one on."""
+        if gas_limit < 5000:
+            raise NodeError("gas limit must be at least 5000")
+        self.config = replace(self.config, gas_limit=gas_limit)
+
+    def set_next_base_fee(self, base_fee: int) -> None:
+        """anvil_setNextBlockBaseFeePerGas: the base fee of the next block only."""
+        self.next_base_fee_override = base_fee
+
+    def access_list(
+        self, req: CallRequest, block: StoredBlock | None = None
+    ) -> tuple[list[tuple[int, list[int]]], int, str | None]:
+        """eth_createAccessList: (access list, gas used with it, error) as geth computes them.
+
+        Runs the call with a tracer that records the accounts and slots it touches,
+        then once more with that access list for the gas. The sender, the
+        recipient (or created address) and the precompiles are left out, as geth does.
+        """
+        from strikevm.rpc.tracers import PrestateTracer
+
+        state, env = self.call_state(block)
+        gas = req.gas if req.gas is not None else max(env.gas_limit, self.config.call_gas_cap)
+        gas = self._gas_cap(gas)
+        tracer = PrestateTracer()
+        execute_call(state, env, req, gas, engine=tracer.run, system=self.system)  # type: ignore[arg-type]
+        target = (
+            req.to if req.to is not None else create_address(req.sender, state.nonce(req.sender))
+        )
+        excluded = {req.sender, target, *range(1, 11)}
+        accessed = [
+            (addr, sorted(slots)) for addr, slots in tracer.accounts.items() if addr not in excluded
+        ]
+        with_list = replace(req, access_list=tuple((a, tuple(k)) for a, k in accessed))
+        state, env = self.call_state(block)
+        result = execute_call(
+            state, env, with_list, gas, engine=self.config.engine, system=self.system
+        )
+        error = None
+        if not result.success:
+            error = (
+                revert_message(result.output)
+                if isinstance(result.error, Revert)
+                else halt_message(result.error)
+            )
+        return accessed, result.gas_used, error
+
+    def pending_transactions(self, gas_limit: int) -> list[Transaction]:
+        """The pool's executable transactions in block order, as far as their gas limits fit."""
+        out: list[Transaction] = []
+        used = 0
+        nonces: dict[int, int] = {}
+
+        def nonce(sender: int) -> int:
+            return nonces.get(sender, self.state.nonce(sender))
+
+        skip: set[int] = set()
+        for tx in self.pool.best(nonce, self.next_base_fee(), skip):
+            if used + tx.gas_limit > gas_limit:
+                skip.add(tx.sender)
+                continue
+            used += tx.gas_limit
+            nonces[tx.sender] = tx.nonce + 1
+            out.append(tx)
+        return out
+
+    # ------------------------------------------------------- impersonation
+    def impersonate(self, address: int) -> None:
+        self.impersonated.add(address)
+
+    def stop_impersonating(self, address: int) -> None:
+        self.impersonated.discard(address)
+
+    def _remember_stand_in(self, signer: int, sender: int) -> None:
+        if self._stand_ins.get(signer) == sender:
+            return
+        self._stand_ins[signer] = sender
+        tables = self.store.tables
+        with self.store._batch():
+            tables.put_meta(_STAND_IN + signer.to_bytes(20, "big"), sender.to_bytes(20, "big"))
+
+    def _restore_senders(self, block: Any) -> Any:
+        """A block read back from the store: stand-in signed transactions get their sender."""
+        txs = block.transactions
+        if not txs:
+            return block
+        fixed = []
+        changed = False
+        for tx in txs:
+            sender = self._stand_ins.get(tx.sender)
+            if sender is None:
+                raw = self.store.tables.get_meta(_STAND_IN + tx.sender.to_bytes(20, "big"))
+                if raw is not None:
+                    sender = int.from_bytes(raw, "big")
+                    self._stand_ins[tx.sender] = sender
+            if sender is not None:
+                tx = replace(tx, sender=sender)
+                changed = True
+            fixed.append(tx)
+        return replace(block, transactions=tuple(fixed)) if changed else block
+
+    # ------------------------------------------------------------ signing
+    def signing_key(self, address: int) -> bytes:
+        key = self.keys.get(address)
+        if key is None:
+            raise UnknownAccount("unknown account")
+        return key
+
+    def sign_message(self, address: int, message: bytes) -> bytes:
+        """personal_sign / eth_sign: the EIP-191 (version 0x45) signature, 65 bytes."""
+        from eth_account import Account as EthAccount
+        from eth_account.messages import encode_defunct
+
+        signed = EthAccount.sign_message(encode_defunct(message), self.signing_key(address))
+        return bytes(signed.signature)
+
+    def sign_typed_data(self, address: int, typed: Mapping[str, Any]) -> bytes:
+        """eth_signTypedData_v4: the EIP-712 signature, 65 bytes."""
+        from eth_account import Account as EthAccount
+        from eth_account.messages import encode_typed_data
+
+        signable = encode_typed_data(full_message=dict(typed))
+        signed = EthAccount.sign_message(signable, self.signing_key(address))
+        return bytes(signed.signature)
+
+    def sign_transaction_request(self, req: CallRequest) -> bytes:
+        """eth_signTransaction: the raw signed transaction, not sent."""
+        self.signing_key(req.sender)
+        return encode_transaction(self.build_transaction(req))
+
 
 # --------------------------------------------------------------- helpers
 
@@ -1146,6 +1538,13 @@ def _log_matches(log: Log, addresses: set[int] | None, topics: list[list[int] | 
         if alternatives is not None and log.topics[position] not in alternatives:
             return False
     return True
+
+
+def _set_nonce(state: WorldState, address: int, nonce: int) -> None:
+    """Set an account's nonce through the state's journal (so the commit sees it)."""
+    acct = state._ensure(address)
+    state.journal.append((_NONCE_ENTRY, address, acct.nonce))
+    acct.nonce = nonce
 
 
 def _apply_overrides(state: WorldState, overrides: Mapping[int, AccountOverride]) -> None:

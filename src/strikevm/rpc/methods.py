@@ -28,13 +28,28 @@ from strikevm.chain.executor import effective_gas_price
 from strikevm.chain.mempool import tip as tx_tip
 from strikevm.chain.store import StoredBlock
 from strikevm.chain.transaction import Transaction
+from strikevm.rpc.devtools import PREFIXES, DevTools
 from strikevm.rpc.errors import InvalidParams, RpcError, from_node_error
 from strikevm.vm.env import blob_base_fee
 
 __all__ = ["Methods", "quantity", "data"]
 
 MAX_FEE_HISTORY_BLOCKS = 1024
-CALL_METHODS = frozenset(("eth_call", "eth_estimateGas", "debug_traceTransaction"))
+CALL_METHODS = frozenset(
+    (
+        "eth_call",
+        "eth_estimateGas",
+        "eth_createAccessList",
+        "debug_traceTransaction",
+        "debug_traceCall",
+        "debug_traceBlockByNumber",
+        "debug_traceBlockByHash",
+        "trace_transaction",
+        "trace_block",
+        "ots_traceTransaction",
+        "ots_getTransactionError",
+    )
+)
 """Methods that run EVM code: the server runs them on call threads, under the time limit."""
 TARGET_BLOB_GAS = 393216
 MAX_BLOB_GAS = 786432
@@ -59,6 +74,13 @@ def address(value: int | None) -> str | None:
 
 def word(value: int) -> str:
     return f"0x{value:064x}"
+
+
+def checksum(value: int) -> str:
+    """An address in EIP-55 mixed case."""
+    from eth_utils import to_checksum_address
+
+    return str(to_checksum_address(f"0x{value:040x}"))
 
 
 # ----------------------------------------------------------------- parsing
@@ -327,6 +349,67 @@ def format_block(stored: StoredBlock, full: bool) -> dict[str, Any]:
     }
 
 
+def format_pending_block(node: N.DevNode, full: bool) -> dict[str, Any]:
+    """The block the pool's executable transactions would make now (geth's pending block).
+
+    ``hash``, ``nonce`` and ``miner`` are null, as geth shows them; the roots are
+    those of the head (the pending block is not sealed).
+    """
+    head = node.head()
+    out = format_block(head, False)
+    env = node.pending_env()
+    txs = node.pending_transactions(env.gas_limit)
+    out.update(
+        {
+            "number": quantity(env.number),
+            "hash": None,
+            "nonce": None,
+            "miner": None,
+            "parentHash": data(head.hash),
+            "timestamp": quantity(env.timestamp),
+            "baseFeePerGas": quantity(env.base_fee),
+            "gasLimit": quantity(env.gas_limit),
+            "gasUsed": quantity(sum(tx.gas_limit for tx in txs)),
+            "transactions": [format_tx(tx, None, 0) for tx in txs]
+            if full
+            else [data(tx.hash) for tx in txs],
+        }
+    )
+    return out
+
+
+def parse_block_overrides(value: Any) -> dict[str, int]:
+    """eth_call's 4th argument (geth's BlockOverrides) as BlockEnv fields."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidParams("invalid argument 3: block overrides must be an object")
+    fields = {
+        "number": ("number", 64),
+        "time": ("timestamp", 64),
+        "gasLimit": ("gas_limit", 64),
+        "baseFee": ("base_fee", 256),
+        "baseFeePerGas": ("base_fee", 256),
+        "prevRandao": ("prev_randao", 256),
+        "random": ("prev_randao", 256),
+        "difficulty": ("prev_randao", 256),
+    }
+    out: dict[str, int] = {}
+    for key, raw in value.items():
+        if raw is None:
+            continue
+        if key in ("coinbase", "feeRecipient"):
+            out["coinbase"] = parse_address(raw, f"invalid argument 3: {key}")
+        elif key in fields:
+            name, bits = fields[key]
+            out[name] = parse_quantity(raw, f"invalid argument 3: {key}", bits=bits)
+        elif key == "blobBaseFee":
+            raise InvalidParams("invalid argument 3: blobBaseFee overrides are not supported")
+        else:
+            raise InvalidParams(f"invalid argument 3: unknown block override {key}")
+    return out
+
+
 def format_log(entry: N.LogEntry) -> dict[str, Any]:
     log = entry.log
     return {
@@ -458,7 +541,7 @@ class _Filter:
 Handler = Callable[[list[Any]], Any]
 
 
-class Methods:
+class Methods(DevTools):
     """Method name -> handler over one :class:`~strikevm.chain.node.DevNode`."""
 
     def __init__(
@@ -475,7 +558,9 @@ class Methods:
         self._filter_id = 0
         self.table: dict[str, Handler] = {}
         for name in dir(self):
-            if name.startswith(("eth_", "net_", "web3_", "evm_", "debug_", "anvil_", "txpool_")):
+            if name.startswith(
+                ("eth_", "net_", "web3_", "evm_", "debug_", "anvil_", "txpool_", *PREFIXES)
+            ):
                 self.table[name] = getattr(self, name)
 
     def call(self, method: str, params: Any) -> Any:
@@ -642,14 +727,33 @@ class Methods:
 
     def eth_call(self, params: list[Any]) -> str:
         args = _Args(params)
-        args.count(1, 3)
+        args.count(1, 4)
         req = parse_call(params[0])
         block = self._block_param(args.get(1))
         overrides = parse_overrides(args.get(2))
-        result = self.node.call(req, block, overrides)
+        env_overrides = parse_block_overrides(args.get(3))
+        result = self.node.call(req, block, overrides, env_overrides)
         if not result.success:
             N.raise_call_error(result)
         return data(result.output)
+
+    def eth_createAccessList(self, params: list[Any]) -> dict[str, Any]:
+        """geth's access list: addresses and slots the call touches, and its gas with them."""
+        args = _Args(params)
+        args.count(1, 2)
+        req = parse_call(params[0])
+        block = self._block_param(args.get(1, "pending"))
+        accessed, gas_used, error = self.node.access_list(req, block)
+        out: dict[str, Any] = {
+            "accessList": [
+                {"address": address(a), "storageKeys": [word(k) for k in keys]}
+                for a, keys in accessed
+            ],
+            "gasUsed": quantity(gas_used),
+        }
+        if error:
+            out["error"] = error
+        return out
 
     def eth_estimateGas(self, params: list[Any]) -> str:
         args = _Args(params)
@@ -665,7 +769,7 @@ class Methods:
         full = _bool(args.get(1, False), "invalid argument 1")
         value = params[0]
         if value == "pending":
-            return format_block(self.node.head(), full)
+            return format_pending_block(self.node, full)
         number = self._block_number(value, "invalid argument 0")
         found = self.node.store.block(number)
         return format_block(found, full) if found is not None else None
@@ -945,8 +1049,18 @@ class Methods:
         options = args.get(1, {})
         if not isinstance(options, dict):
             raise InvalidParams("invalid argument 1: expected a tracer config object")
-        from strikevm.rpc.trace import TraceOptions, trace_transaction
+        from strikevm.rpc.trace import (
+            TraceOptions,
+            trace_block_transactions,
+            trace_transaction,
+            tracer_name,
+        )
 
+        if tracer_name(options) is not None:
+            found = self.node.store.tx_location(tx_hash)
+            if found is None:
+                raise RpcError(-32000, "transaction not found")
+            return trace_block_transactions(self.node, found[0], [found[1]], options)[0]
         return trace_transaction(
             self.node,
             tx_hash,
@@ -973,16 +1087,6 @@ class Methods:
             raise InvalidParams("blocks: at most 10000 blocks per call")
         self.node.mine_blocks(blocks, timestamp)
         return "0x0"
-
-    def anvil_mine(self, params: list[Any]) -> None:
-        args = _Args(params)
-        args.count(0, 2)
-        blocks = parse_quantity(args.get(0, 1), "invalid argument 0", bits=32)
-        if blocks > 10_000:
-            raise InvalidParams("invalid argument 0: at most 10000 blocks per call")
-        for _ in range(blocks):
-            self.node.mine()
-        return None
 
     def evm_snapshot(self, params: list[Any]) -> str:
         _Args(params).count(0, 0)

@@ -75,6 +75,7 @@ from strikevm.rpc.methods import (
     format_block,
     format_log,
     format_receipt,
+    format_tx,
     parse_call,
     parse_data,
     quantity,
@@ -111,7 +112,9 @@ def configure_runtime() -> None:
         threading.stack_size(THREAD_STACK_SIZE)
 
 
-SEND_METHODS = frozenset(("eth_sendRawTransaction", "eth_sendTransaction"))
+SEND_METHODS = frozenset(
+    ("eth_sendRawTransaction", "eth_sendTransaction", "eth_sendUnsignedTransaction")
+)
 MAX_SUBSCRIPTIONS_PER_SOCKET = 1000
 # Blocks whose transactions' receipts are answered on the event loop.
 RECENT_BLOCKS = 1024
@@ -263,9 +266,10 @@ def _interruptible(frame: Any, entry: Any) -> bool:
 
 
 class _Subscription:
-    __slots__ = ("sid", "kind", "flt", "sock")
+    __slots__ = ("sid", "kind", "flt", "sock", "full")
 
     def __init__(self, sid: str, kind: str, flt: LogFilter | None, sock: _Socket) -> None:
+        self.full = False  # newPendingTransactions with full transaction objects
         self.sid = sid
         self.kind = kind
         self.flt = flt
@@ -284,6 +288,7 @@ class RpcServer:
         block_time: float | None = None,
         on_block: Callable[[StoredBlock, int], None] | None = None,
         limits: RpcLimits | None = None,
+        cors_origins: list[str] | None = None,
     ) -> None:
         configure_runtime()  # before any thread of the server exists
         if limits is None:
@@ -293,6 +298,9 @@ class RpcServer:
         self.limits = limits
         self.node = node
         self.methods = Methods(node, limits)
+        self.methods.interval_setter = self._set_interval
+        # CORS (--cors-origins): "*" allows any origin (anvil's default); [] none.
+        self.cors_origins = ["*"] if cors_origins is None else list(cors_origins)
         self.max_body = max_body
         self.max_batch = limits.batch_items
         self.block_time = block_time
@@ -325,11 +333,13 @@ class RpcServer:
         node.defer_automine = True
         node.listeners.append(self._block_mined)
         node.rewind_listeners.append(self._rewound)
+        node.pool_listeners.append(self._tx_pooled)
 
     # ------------------------------------------------------------------ app
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=self.max_body)
+        app = web.Application(client_max_size=self.max_body, middlewares=[self._cors])
         app.router.add_post("/", self._http)
+        app.router.add_route("OPTIONS", "/", self._preflight)
         app.router.add_get("/", self._get_root)
         app.router.add_get("/metrics", self._metrics)
         app.on_startup.append(self._startup)
@@ -348,12 +358,61 @@ class RpcServer:
         self.executor.shutdown(wait=True)
         self.watchdog.stop()
 
+    def _set_interval(self, seconds: float | None) -> None:
+        """evm_setIntervalMining (node thread): restart the periodic miner, or stop it."""
+        loop = self._loop
+        if loop is None:
+            raise RpcError(-32000, "the server is not running")
+
+        def restart() -> None:
+            if self._miner is not None:
+                self._miner.cancel()
+                self._miner = None
+            self.block_time = seconds
+            if seconds:
+                self._miner = asyncio.create_task(self._mine_periodically(seconds))
+
+        loop.call_soon_threadsafe(restart)
+
+    # ----------------------------------------------------------------- CORS
+    def _allowed_origin(self, origin: str | None) -> str | None:
+        if "*" in self.cors_origins:
+            return "*"
+        if origin is not None and origin in self.cors_origins:
+            return origin
+        return None
+
+    @web.middleware
+    async def _cors(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        response = await handler(request)
+        allowed = self._allowed_origin(request.headers.get("Origin"))
+        if allowed is not None and not response.prepared:
+            response.headers["Access-Control-Allow-Origin"] = allowed
+            if allowed != "*":
+                response.headers["Vary"] = "Origin"
+        return response
+
+    async def _preflight(self, request: web.Request) -> web.Response:
+        """An OPTIONS preflight: which origins, methods and headers may send requests."""
+        allowed = self._allowed_origin(request.headers.get("Origin"))
+        if allowed is None:
+            return web.Response(status=403, text="origin not allowed")
+        headers = request.headers.get("Access-Control-Request-Headers", "content-type")
+        return web.Response(
+            status=204,
+            headers={
+                "Access-Control-Allow-Methods": "POST, GET, OPTIONS",
+                "Access-Control-Allow-Headers": headers,
+                "Access-Control-Max-Age": "86400",
+            },
+        )
+
     async def _mine_periodically(self, interval: float) -> None:
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(interval)
             try:
-                await loop.run_in_executor(self.executor, self.node.mine)
+                await loop.run_in_executor(self.executor, self.node.mine_next)
             except Exception:  # noqa: BLE001 - keep mining after a failed block
                 log.exception("block production failed")
 
@@ -388,6 +447,8 @@ class RpcServer:
                     del head["uncles"]
                     del head["withdrawals"]
                 payloads: list[Any] = [head]
+            elif sub.kind == "newPendingTransactions":
+                continue
             else:
                 assert sub.flt is not None
                 entries = self.node.block_logs(stored, sub.flt.addresses, sub.flt.topics)
@@ -399,6 +460,22 @@ class RpcServer:
                     "params": {"subscription": sub.sid, "result": payload},
                 }
                 loop.call_soon_threadsafe(sub.sock.offer, message)
+
+    def _tx_pooled(self, tx: Transaction) -> None:
+        """Runs on the node thread when a transaction enters the pool."""
+        loop = self._loop
+        if loop is None or not self._subs:
+            return
+        for sub in list(self._subs.values()):
+            if sub.kind != "newPendingTransactions":
+                continue
+            payload: Any = format_tx(tx, None, 0) if sub.full else data(tx.hash)
+            message = {
+                "jsonrpc": "2.0",
+                "method": "eth_subscription",
+                "params": {"subscription": sub.sid, "result": payload},
+            }
+            loop.call_soon_threadsafe(sub.sock.offer, message)
 
     def _rewound(self, number: int) -> None:
         """Runs on the node thread when the head goes back (evm_revert), before it answers."""
@@ -911,6 +988,8 @@ class RpcServer:
         elif kind == "newHeads":
             if len(params) > 1:
                 raise InvalidParams("too many arguments, want at most 1")
+        elif kind == "newPendingTransactions":
+            full = len(params) > 1 and params[1] is True
         else:
             raise RpcError(
                 -32602,
@@ -924,6 +1003,7 @@ class RpcServer:
         sid = quantity((self._sub_counter << 64) | id(sock) & 0xFFFFFFFFFFFFFFFF)
         sock.subs.add(sid)
         self._subs[sid] = _Subscription(sid, kind, flt, sock)
+        self._subs[sid].full = kind == "newPendingTransactions" and full
         return sid
 
     # -------------------------------------------------------------- running

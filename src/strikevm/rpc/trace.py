@@ -235,3 +235,191 @@ def trace_transaction(
         "returnValue": result.output.hex(),
         "structLogs": logger.logs,
     }
+
+
+# ---------------------------------------------------------------- tracers
+
+NATIVE_TRACERS = ("callTracer", "prestateTracer")
+
+
+def tracer_name(options: dict[str, Any]) -> str | None:
+    """The named tracer of a trace config (None: the struct logger); refuse unknown ones."""
+    name = options.get("tracer")
+    if name in (None, "", "structLogger", "structLogs"):
+        return None
+    if name not in NATIVE_TRACERS:
+        raise RpcError(
+            -32000,
+            f"tracer {name!r} is not supported; use callTracer, prestateTracer or the "
+            "struct logger (JavaScript tracers are not supported)",
+        )
+    return str(name)
+
+
+def _tracer_config(options: dict[str, Any]) -> dict[str, Any]:
+    cfg = options.get("tracerConfig")
+    if cfg is None:
+        return {}
+    if not isinstance(cfg, dict):
+        raise InvalidParams("invalid argument 1: tracerConfig must be an object")
+    return cfg
+
+
+def _is_precompile(address: int) -> bool:
+    return 0 < address <= 0x0A
+
+
+def _run_traced(
+    run: Any, state: Any, name: str, config: dict[str, Any], top: dict[str, Any]
+) -> Any:
+    """Run one transaction (``run(state, engine)`` returns its TxResult) under a tracer."""
+    from strikevm.rpc.tracers import CallTracer, PrestateTracer, prestate_diff
+    from strikevm.state.overlay import OverlayState
+
+    if name == "callTracer":
+        tracer = CallTracer(config)
+        result = run(state, tracer.run)
+        return tracer.result(
+            gas_used=result.gas_used,
+            success=result.success,
+            output=result.output,
+            error=result.error,
+            **top,
+        )
+    pre_tracer = PrestateTracer(config)
+    work = OverlayState(state)
+    result = run(work, pre_tracer.run)
+    pre_tracer.touch(top["sender"])
+    if top["to"] is not None:
+        pre_tracer.touch(top["to"])
+    else:
+        from strikevm.vm.instructions.system import create_address
+
+        pre_tracer.touch(create_address(top["sender"], top["nonce"]))
+    pre_tracer.touch(top["coinbase"])
+    pre = pre_tracer.snapshot(state, _is_precompile)
+    if not pre_tracer.diff_mode:
+        work.commit_to_base()
+        return pre
+    post = pre_tracer.snapshot(work, _is_precompile)
+    work.commit_to_base()
+    return prestate_diff(pre, post)
+
+
+def trace_block_transactions(
+    node: DevNode,
+    stored: Any,
+    indices: list[int] | None,
+    options: dict[str, Any],
+    *,
+    max_logs: int = MAX_STRUCT_LOGS,
+    max_bytes: int = MAX_CAPTURE_BYTES,
+) -> list[Any]:
+    """Replay ``stored`` and trace its transactions at ``indices`` (None: all), in order."""
+    name = tracer_name(options)
+    config = _tracer_config(options)
+    struct = (
+        TraceOptions.parse({k: v for k, v in options.items() if k != "tracer"})
+        if (name is None)
+        else None
+    )
+    parent = node.block(stored.number - 1)
+    state = node.store.state_at(parent.header.state_root)
+    env = node.block_env(stored.header)
+    txs = stored.block.transactions
+    wanted = set(range(len(txs)) if indices is None else indices)
+    last = max(wanted) if wanted else -1
+    builder = BlockBuilder(
+        state,
+        env,
+        system=node.system,
+        engine=node.config.engine,
+        parent_beacon_block_root=stored.header.parent_beacon_block_root,
+    )
+    out: list[Any] = []
+    try:
+        builder.begin()
+        for i, tx in enumerate(txs[: last + 1]):
+            if i not in wanted:
+                builder.engine = node.config.engine
+                builder.add(tx)
+                continue
+            if struct is not None:
+                logger = StructLogger(struct, max_logs=max_logs, max_bytes=max_bytes)
+                builder.engine = logger.run  # type: ignore[assignment]
+                result = builder.add(tx)
+                out.append(
+                    {
+                        "gas": result.gas_used,
+                        "failed": not result.success,
+                        "returnValue": result.output.hex(),
+                        "structLogs": logger.logs,
+                    }
+                )
+                continue
+
+            def run(work: Any, engine: Any, tx: Any = tx) -> Any:
+                saved = builder.state
+                builder.state = work
+                builder.engine = engine
+                try:
+                    return builder.add(tx)
+                finally:
+                    builder.state = saved
+
+            top = {
+                "sender": tx.sender,
+                "to": tx.to,
+                "value": tx.value,
+                "data": tx.data,
+                "gas": tx.gas_limit,
+                "nonce": tx.nonce,
+                "coinbase": env.coinbase,
+            }
+            if name == "callTracer":
+                top.pop("coinbase")
+            out.append(_run_traced(run, builder.state, name, config, top))
+    except TransactionError as exc:
+        raise NodeError(f"cannot replay the block: {exc}") from exc
+    return out
+
+
+def trace_call(
+    node: DevNode, req: Any, block: Any, options: dict[str, Any], overrides: Any = None
+) -> Any:
+    """debug_traceCall: trace a call on a scratch state at ``block`` (None: pending)."""
+    from strikevm.chain.node import CallRequest, execute_call
+
+    assert isinstance(req, CallRequest)
+    name = tracer_name(options)
+    state, env = node.call_state(block, overrides)
+    gas = req.gas if req.gas is not None else max(env.gas_limit, node.config.call_gas_cap)
+    cap = node.config.call_gas_cap
+    gas = min(gas, cap) if cap else gas
+    if name is None:
+        logger = StructLogger(
+            TraceOptions.parse({k: v for k, v in options.items() if k != "tracer"})
+        )
+        result = execute_call(state, env, req, gas, engine=logger.run, system=node.system)  # type: ignore[arg-type]
+        return {
+            "gas": result.gas_used,
+            "failed": not result.success,
+            "returnValue": result.output.hex(),
+            "structLogs": logger.logs,
+        }
+
+    def run(work: Any, engine: Any) -> Any:
+        return execute_call(work, env, req, gas, engine=engine, system=node.system)
+
+    top = {
+        "sender": req.sender,
+        "to": req.to,
+        "value": req.value,
+        "data": req.data,
+        "gas": gas,
+        "nonce": state.nonce(req.sender),
+        "coinbase": env.coinbase,
+    }
+    if name == "callTracer":
+        top.pop("coinbase")
+    return _run_traced(run, state, name, _tracer_config(options), top)

@@ -1,0 +1,655 @@
+"""The dev node's tool methods: signing, anvil_/hardhat_ test helpers, tracing, txpool, ots_.
+
+A mixin of :class:`strikevm.rpc.methods.Methods`: each ``prefix_name`` method is
+a JSON-RPC handler. What each does, and how it differs from anvil, is listed in
+docs/node.md ("Methods"). State edits (setBalance, setCode, setNonce,
+setStorageAt, loadState) are committed in a block of their own (see
+:meth:`strikevm.chain.node.DevNode.edit_state`), so every block's state root
+is the chain's state.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import time
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from strikevm import __version__
+from strikevm.chain import node as N
+from strikevm.rpc.errors import InvalidParams, RpcError
+
+if TYPE_CHECKING:
+    from strikevm.chain.store import StoredBlock
+    from strikevm.chain.transaction import Transaction
+
+__all__ = ["DevTools", "PREFIXES"]
+
+PREFIXES = ("personal_", "hardhat_", "trace_", "ots_")
+_INSTANCE_ID = "0x" + N.keccak256(str(time.time_ns()).encode()).hex()
+
+
+def _m() -> Any:
+    from strikevm.rpc import methods
+
+    return methods
+
+
+class DevTools:
+    """JSON-RPC handlers over ``self.node`` (a :class:`~strikevm.chain.node.DevNode`)."""
+
+    node: N.DevNode
+    interval_setter: Any = None  # set by the server: seconds (0/None: off) -> None
+
+    # ------------------------------------------------------------- signing
+    def _address(self, value: Any, what: str) -> int:
+        return int(_m().parse_address(value, what))
+
+    def personal_sign(self, params: list[Any]) -> str:
+        m = _m()
+        m._Args(params).count(2, 3)
+        message = m.parse_data(params[0], "invalid argument 0")
+        return str(
+            m.data(self.node.sign_message(self._address(params[1], "invalid argument 1"), message))
+        )
+
+    def eth_sign(self, params: list[Any]) -> str:
+        m = _m()
+        m._Args(params).count(2, 2)
+        message = m.parse_data(params[1], "invalid argument 1")
+        return str(
+            m.data(self.node.sign_message(self._address(params[0], "invalid argument 0"), message))
+        )
+
+    def eth_signTypedData_v4(self, params: list[Any]) -> str:  # noqa: N802 - JSON-RPC name
+        m = _m()
+        m._Args(params).count(2, 2)
+        typed = params[1]
+        if isinstance(typed, str):
+            try:
+                typed = json.loads(typed)
+            except ValueError as exc:
+                raise InvalidParams(f"invalid argument 1: not JSON typed data: {exc}") from None
+        if not isinstance(typed, dict):
+            raise InvalidParams("invalid argument 1: expected EIP-712 typed data")
+        address = self._address(params[0], "invalid argument 0")
+        try:
+            signature = self.node.sign_typed_data(address, typed)
+        except N.NodeError:
+            raise
+        except Exception as exc:  # eth-account's validation of the typed data
+            raise InvalidParams(f"invalid argument 1: {exc}") from None
+        return str(m.data(signature))
+
+    eth_signTypedData = eth_signTypedData_v4  # noqa: N815
+
+    def eth_signTransaction(self, params: list[Any]) -> str:  # noqa: N802
+        m = _m()
+        m._Args(params).count(1, 1)
+        req = m.parse_call(params[0])
+        if params[0].get("from") is None:
+            raise InvalidParams("invalid argument 0: missing from")
+        return str(m.data(self.node.sign_transaction_request(req)))
+
+    def eth_sendUnsignedTransaction(self, params: list[Any]) -> str:  # noqa: N802
+        m = _m()
+        m._Args(params).count(1, 1)
+        req = m.parse_call(params[0])
+        if params[0].get("from") is None:
+            raise InvalidParams("invalid argument 0: missing from")
+        return str(m.data(self.node.send_transaction(req, unsigned=True)))
+
+    # --------------------------------------------------------- state edits
+    def _edit(self, params: list[Any], kind: str) -> None:
+        m = _m()
+        args = m._Args(params)
+        if kind == "storage":
+            args.count(3, 3)
+            address = self._address(params[0], "invalid argument 0")
+            slot = m.parse_slot(params[1], "invalid argument 1")
+            value = int.from_bytes(
+                m.parse_fixed(_word32(params[2]), 32, "invalid argument 2"), "big"
+            )
+            self.node.set_storage(address, slot, value)
+            return
+        args.count(2, 2)
+        address = self._address(params[0], "invalid argument 0")
+        if kind == "balance":
+            self.node.set_balance(address, m.parse_quantity(params[1], "invalid argument 1"))
+        elif kind == "code":
+            self.node.set_code(address, m.parse_data(params[1], "invalid argument 1"))
+        else:
+            self.node.set_nonce(address, m.parse_quantity(params[1], "invalid argument 1", bits=64))
+
+    def anvil_setBalance(self, params: list[Any]) -> None:  # noqa: N802
+        self._edit(params, "balance")
+
+    def hardhat_setBalance(self, params: list[Any]) -> bool:  # noqa: N802
+        self._edit(params, "balance")
+        return True
+
+    def anvil_setCode(self, params: list[Any]) -> None:  # noqa: N802
+        self._edit(params, "code")
+
+    def hardhat_setCode(self, params: list[Any]) -> bool:  # noqa: N802
+        self._edit(params, "code")
+        return True
+
+    def anvil_setNonce(self, params: list[Any]) -> None:  # noqa: N802
+        self._edit(params, "nonce")
+
+    def hardhat_setNonce(self, params: list[Any]) -> bool:  # noqa: N802
+        self._edit(params, "nonce")
+        return True
+
+    def anvil_setStorageAt(self, params: list[Any]) -> bool:  # noqa: N802
+        self._edit(params, "storage")
+        return True
+
+    def hardhat_setStorageAt(self, params: list[Any]) -> bool:  # noqa: N802
+        self._edit(params, "storage")
+        return True
+
+    # ------------------------------------------------------- impersonation
+    def anvil_impersonateAccount(self, params: list[Any]) -> None:  # noqa: N802
+        _m()._Args(params).count(1, 1)
+        self.node.impersonate(self._address(params[0], "invalid argument 0"))
+
+    def hardhat_impersonateAccount(self, params: list[Any]) -> bool:  # noqa: N802
+        self.anvil_impersonateAccount(params)
+        return True
+
+    def anvil_stopImpersonatingAccount(self, params: list[Any]) -> None:  # noqa: N802
+        _m()._Args(params).count(1, 1)
+        self.node.stop_impersonating(self._address(params[0], "invalid argument 0"))
+
+    def hardhat_stopImpersonatingAccount(self, params: list[Any]) -> bool:  # noqa: N802
+        self.anvil_stopImpersonatingAccount(params)
+        return True
+
+    def anvil_autoImpersonateAccount(self, params: list[Any]) -> None:  # noqa: N802
+        m = _m()
+        m._Args(params).count(1, 1)
+        self.node.auto_impersonate = m._bool(params[0], "invalid argument 0")
+
+    # --------------------------------------------------- blocks, fees, time
+    def anvil_setNextBlockBaseFeePerGas(self, params: list[Any]) -> None:  # noqa: N802
+        m = _m()
+        m._Args(params).count(1, 1)
+        self.node.set_next_base_fee(m.parse_quantity(params[0], "invalid argument 0"))
+
+    def hardhat_setNextBlockBaseFeePerGas(self, params: list[Any]) -> bool:  # noqa: N802
+        self.anvil_setNextBlockBaseFeePerGas(params)
+        return True
+
+    def _mine(self, params: list[Any]) -> None:
+        m = _m()
+        args = m._Args(params)
+        args.count(0, 2)
+        blocks = m.parse_quantity(
+            args.get(0) if args.get(0) is not None else 1, "invalid argument 0", bits=32
+        )
+        if blocks > 10_000:
+            raise InvalidParams("invalid argument 0: at most 10000 blocks per call")
+        interval = args.get(1)
+        seconds = (
+            None if interval is None else m.parse_quantity(interval, "invalid argument 1", bits=32)
+        )
+        self.node.mine_interval(blocks, seconds)
+
+    def anvil_mine(self, params: list[Any]) -> None:
+        self._mine(params)
+
+    def hardhat_mine(self, params: list[Any]) -> bool:
+        self._mine(params)
+        return True
+
+    def evm_setBlockGasLimit(self, params: list[Any]) -> bool:  # noqa: N802
+        m = _m()
+        m._Args(params).count(1, 1)
+        self.node.set_gas_limit(m.parse_quantity(params[0], "invalid argument 0", bits=64))
+        return True
+
+    anvil_setBlockGasLimit = evm_setBlockGasLimit  # noqa: N815
+
+    def evm_setIntervalMining(self, params: list[Any]) -> bool:  # noqa: N802
+        """Milliseconds between blocks (0: off), as hardhat; automine goes off while it runs."""
+        m = _m()
+        m._Args(params).count(1, 1)
+        millis = m.parse_quantity(params[0], "invalid argument 0", bits=64)
+        self._set_interval(millis / 1000)
+        return True
+
+    def anvil_setIntervalMining(self, params: list[Any]) -> None:  # noqa: N802
+        """Seconds between blocks (0: off), as anvil."""
+        m = _m()
+        m._Args(params).count(1, 1)
+        self._set_interval(float(m.parse_quantity(params[0], "invalid argument 0", bits=64)))
+
+    def _set_interval(self, seconds: float) -> None:
+        if self.interval_setter is None:
+            raise RpcError(-32000, "interval mining needs the RPC server")
+        self.node.config = replace(self.node.config, automine=not seconds)
+        self.interval_setter(seconds or None)
+
+    def anvil_setAutomine(self, params: list[Any]) -> None:  # noqa: N802
+        m = _m()
+        m._Args(params).count(1, 1)
+        self.node.config = replace(
+            self.node.config, automine=m._bool(params[0], "invalid argument 0")
+        )
+
+    def anvil_getAutomine(self, params: list[Any]) -> bool:  # noqa: N802
+        return bool(self.node.config.automine)
+
+    hardhat_getAutomine = anvil_getAutomine  # noqa: N815
+
+    def anvil_increaseTime(self, params: list[Any]) -> str:  # noqa: N802
+        return self.evm_increaseTime(params)  # type: ignore[attr-defined,no-any-return]
+
+    def anvil_setNextBlockTimestamp(self, params: list[Any]) -> None:  # noqa: N802
+        self.evm_setNextBlockTimestamp(params)  # type: ignore[attr-defined]
+
+    def anvil_snapshot(self, params: list[Any]) -> str:
+        return self.evm_snapshot(params)  # type: ignore[attr-defined,no-any-return]
+
+    def anvil_revert(self, params: list[Any]) -> bool:
+        return self.evm_revert(params)  # type: ignore[attr-defined,no-any-return]
+
+    def anvil_setLoggingEnabled(self, params: list[Any]) -> None:  # noqa: N802
+        return None
+
+    def hardhat_setLoggingEnabled(self, params: list[Any]) -> bool:  # noqa: N802
+        return True
+
+    # ------------------------------------------------------------ metadata
+    def hardhat_metadata(self, params: list[Any]) -> dict[str, Any]:
+        head = self.node.head()
+        return {
+            "clientVersion": f"StrikeVM/v{__version__}",
+            "chainId": self.node.chain_id,
+            "instanceId": _INSTANCE_ID,
+            "latestBlockNumber": head.number,
+            "latestBlockHash": "0x" + head.hash.hex(),
+        }
+
+    anvil_metadata = hardhat_metadata
+
+    def anvil_nodeInfo(self, params: list[Any]) -> dict[str, Any]:  # noqa: N802
+        node = self.node
+        head = node.head()
+        base_fee = node.next_base_fee()
+        return {
+            "currentBlockNumber": head.number,
+            "currentBlockTimestamp": head.header.timestamp,
+            "currentBlockHash": "0x" + head.hash.hex(),
+            "hardFork": "cancun",
+            "transactionOrder": "fees",
+            "environment": {
+                "baseFee": base_fee,
+                "chainId": node.chain_id,
+                "gasLimit": node.config.gas_limit,
+                "gasPrice": base_fee + N.DEFAULT_PRIORITY_FEE,
+            },
+            "forkConfig": {"forkUrl": None, "forkBlockNumber": None, "forkRetryBackoff": None},
+        }
+
+    # ------------------------------------------------------- dump / load
+    def anvil_dumpState(self, params: list[Any]) -> str:  # noqa: N802
+        """anvil's format: gzip of {"block": ..., "accounts": {address: account}} as hex."""
+        head = self.node.head()
+        accounts = {}
+        for address, acct in self.node.dump_accounts().items():
+            storage = {
+                f"0x{slot:064x}": f"0x{value:064x}"
+                for slot, value in sorted(acct.storage.items())
+                if value
+            }
+            accounts[f"0x{address:040x}"] = {
+                "nonce": acct.nonce,
+                "balance": hex(acct.balance),
+                "code": "0x" + acct.code.hex(),
+                "storage": storage,
+            }
+        body = {
+            "block": {
+                "number": hex(head.number),
+                "timestamp": hex(head.header.timestamp),
+                "gas_limit": hex(head.header.gas_limit),
+                "basefee": hex(head.header.base_fee_per_gas),
+            },
+            "accounts": accounts,
+            "best_block_number": hex(head.number),
+            "blocks": [],
+            "transactions": [],
+        }
+        raw = gzip.compress(json.dumps(body, sort_keys=True).encode(), mtime=0)
+        return "0x" + raw.hex()
+
+    def anvil_loadState(self, params: list[Any]) -> bool:  # noqa: N802
+        """Load accounts from anvil_dumpState's output (gzip or plain JSON), in one block."""
+        m = _m()
+        m._Args(params).count(1, 1)
+        raw = m.parse_data(params[0], "invalid argument 0")
+        try:
+            if raw[:2] == b"\x1f\x8b":
+                raw = gzip.decompress(raw)
+            body = json.loads(raw)
+            accounts = body["accounts"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise InvalidParams(f"invalid argument 0: not a state dump: {exc}") from None
+        parsed: dict[int, N.AccountOverride] = {}
+        for key, spec in accounts.items():
+            address = self._address(key, "account")
+            nonce = spec.get("nonce", 0)
+            parsed[address] = N.AccountOverride(
+                balance=m.parse_quantity(spec.get("balance", "0x0"), f"{key}.balance"),
+                nonce=nonce if isinstance(nonce, int) else m.parse_quantity(nonce, f"{key}.nonce"),
+                code=m.parse_data(spec.get("code", "0x"), f"{key}.code"),
+                state={
+                    m.parse_quantity(k, f"{key}.storage"): m.parse_quantity(v, f"{key}.storage")
+                    for k, v in (spec.get("storage") or {}).items()
+                },
+            )
+        self.node.load_accounts(parsed)
+        return True
+
+    # -------------------------------------------------------------- txpool
+    def _pool_groups(self) -> tuple[dict[int, list[Any]], dict[int, list[Any]]]:
+        node = self.node
+        pending: dict[int, list[Any]] = {}
+        queued: dict[int, list[Any]] = {}
+        for tx in node.pool.transactions():
+            group = pending if tx.nonce < node.pending_nonce(tx.sender) else queued
+            group.setdefault(tx.sender, []).append(tx)
+        return pending, queued
+
+    def txpool_content(self, params: list[Any]) -> dict[str, Any]:
+        m = _m()
+
+        def render(group: dict[int, list[Transaction]]) -> dict[str, Any]:
+            return {
+                m.checksum(sender): {
+                    str(tx.nonce): m.format_tx(tx, None, 0)
+                    for tx in sorted(txs, key=lambda t: t.nonce)
+                }
+                for sender, txs in sorted(group.items())
+            }
+
+        pending, queued = self._pool_groups()
+        return {"pending": render(pending), "queued": render(queued)}
+
+    def txpool_inspect(self, params: list[Any]) -> dict[str, Any]:
+        m = _m()
+
+        def summary(tx: Transaction) -> str:
+            to = m.checksum(tx.to) if tx.to is not None else "contract creation"
+            return f"{to}: {tx.value} wei + {tx.gas_limit} gas × {tx.fee_cap} wei"
+
+        def render(group: dict[int, list[Transaction]]) -> dict[str, Any]:
+            return {
+                m.checksum(sender): {str(tx.nonce): summary(tx) for tx in txs}
+                for sender, txs in sorted(group.items())
+            }
+
+        pending, queued = self._pool_groups()
+        return {"pending": render(pending), "queued": render(queued)}
+
+    # ------------------------------------------------------------- tracing
+    def _trace_options(self, value: Any) -> dict[str, Any]:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise InvalidParams("invalid argument 1: expected a tracer config object")
+        return value
+
+    def _trace_block(self, stored: StoredBlock | None, options: Any) -> list[dict[str, Any]]:
+        from strikevm.rpc.trace import trace_block_transactions
+
+        if stored is None:
+            raise RpcError(-32000, "block not found")
+        if stored.number == 0:
+            raise RpcError(-32000, "genesis is not traceable")
+        results = trace_block_transactions(
+            self.node,
+            stored,
+            None,
+            self._trace_options(options),
+            max_logs=self.limits.trace_max_logs,  # type: ignore[attr-defined]
+            max_bytes=self.limits.trace_max_bytes,  # type: ignore[attr-defined]
+        )
+        return [
+            {"txHash": "0x" + tx.hash.hex(), "result": result}
+            for tx, result in zip(stored.block.transactions, results, strict=True)
+        ]
+
+    def debug_traceBlockByNumber(self, params: list[Any]) -> list[dict[str, Any]]:  # noqa: N802
+        m = _m()
+        args = m._Args(params)
+        args.count(1, 2)
+        stored = self.node.store.block(self._block_number(params[0], "invalid argument 0"))  # type: ignore[attr-defined]
+        return self._trace_block(stored, args.get(1))
+
+    def debug_traceBlockByHash(self, params: list[Any]) -> list[dict[str, Any]]:  # noqa: N802
+        m = _m()
+        args = m._Args(params)
+        args.count(1, 2)
+        stored = self.node.store.block_by_hash(m.parse_fixed(params[0], 32, "invalid argument 0"))
+        return self._trace_block(stored, args.get(1))
+
+    def debug_traceCall(self, params: list[Any]) -> Any:  # noqa: N802
+        from strikevm.rpc.trace import trace_call
+
+        m = _m()
+        args = m._Args(params)
+        args.count(1, 3)
+        req = m.parse_call(params[0])
+        block = self._block_param(args.get(1))  # type: ignore[attr-defined]
+        options = self._trace_options(args.get(2))
+        overrides = m.parse_overrides(options.get("stateOverrides"))
+        return trace_call(self.node, req, block, options, overrides)
+
+    def _call_tree(self, tx_hash: bytes) -> tuple[dict[str, Any], StoredBlock, int]:
+        from strikevm.rpc.trace import trace_block_transactions
+
+        found = self.node.store.tx_location(tx_hash)
+        if found is None:
+            raise RpcError(-32000, "transaction not found")
+        stored, index = found
+        tree = trace_block_transactions(self.node, stored, [index], {"tracer": "callTracer"})[0]
+        return tree, stored, index
+
+    def trace_transaction(self, params: list[Any]) -> list[dict[str, Any]]:
+        """Parity-style traces of one transaction, from its call tree."""
+        m = _m()
+        m._Args(params).count(1, 1)
+        tx_hash = m.parse_fixed(params[0], 32, "invalid argument 0")
+        tree, stored, index = self._call_tree(tx_hash)
+        return _parity(tree, stored, index, tx_hash)
+
+    def trace_block(self, params: list[Any]) -> list[dict[str, Any]]:
+        m = _m()
+        m._Args(params).count(1, 1)
+        stored = self.node.store.block(self._block_number(params[0], "invalid argument 0"))  # type: ignore[attr-defined]
+        if stored is None:
+            return []
+        from strikevm.rpc.trace import trace_block_transactions
+
+        trees = trace_block_transactions(self.node, stored, None, {"tracer": "callTracer"})
+        out: list[dict[str, Any]] = []
+        for index, (tx, tree) in enumerate(zip(stored.block.transactions, trees, strict=True)):
+            out.extend(_parity(tree, stored, index, tx.hash))
+        return out
+
+    # --------------------------------------------------------------- ots_
+    def ots_getApiLevel(self, params: list[Any]) -> int:  # noqa: N802
+        return 8
+
+    def ots_hasCode(self, params: list[Any]) -> bool:  # noqa: N802
+        m = _m()
+        args = m._Args(params)
+        args.count(1, 2)
+        address = self._address(params[0], "invalid argument 0")
+        return bool(self.node.code(address, self._state_block(args.get(1))))  # type: ignore[attr-defined]
+
+    def ots_getTransactionError(self, params: list[Any]) -> str:  # noqa: N802
+        m = _m()
+        m._Args(params).count(1, 1)
+        tree, _, _ = self._call_tree(m.parse_fixed(params[0], 32, "invalid argument 0"))
+        return str(tree.get("output", "0x")) if tree.get("error") else "0x"
+
+    def ots_traceTransaction(self, params: list[Any]) -> list[dict[str, Any]]:  # noqa: N802
+        m = _m()
+        m._Args(params).count(1, 1)
+        tree, _, _ = self._call_tree(m.parse_fixed(params[0], 32, "invalid argument 0"))
+        out: list[dict[str, Any]] = []
+
+        def walk(frame: dict[str, Any], depth: int) -> None:
+            out.append(
+                {
+                    "type": frame["type"],
+                    "depth": depth,
+                    "from": frame["from"],
+                    "to": frame.get("to"),
+                    "value": frame.get("value"),
+                    "input": frame.get("input", "0x"),
+                    "output": frame.get("output", "0x"),
+                }
+            )
+            for child in frame.get("calls", []):
+                walk(child, depth + 1)
+
+        walk(tree, 0)
+        return out
+
+    def ots_getBlockDetails(self, params: list[Any]) -> dict[str, Any] | None:  # noqa: N802
+        m = _m()
+        m._Args(params).count(1, 1)
+        stored = self.node.store.block(self._block_number(params[0], "invalid argument 0"))  # type: ignore[attr-defined]
+        if stored is None:
+            return None
+        block = m.format_block(stored, False)
+        count = len(block.pop("transactions"))
+        block.pop("logsBloom")
+        block["transactionCount"] = count
+        fees = sum(
+            self.node.receipt_at(stored, i).gas_used
+            * self.node.receipt_at(stored, i).effective_gas_price
+            for i in range(count)
+        )
+        return {
+            "block": block,
+            "issuance": {"blockReward": "0x0", "uncleReward": "0x0", "issuance": "0x0"},
+            "totalFees": hex(fees),
+        }
+
+    def ots_getTransactionBySenderAndNonce(self, params: list[Any]) -> str | None:  # noqa: N802
+        m = _m()
+        m._Args(params).count(2, 2)
+        sender = self._address(params[0], "invalid argument 0")
+        nonce = m.parse_quantity(params[1], "invalid argument 1", bits=64)
+        if nonce >= self.node.nonce(sender):
+            return None
+        for stored in self._blocks_backwards():
+            for tx in stored.block.transactions:
+                if tx.sender == sender and tx.nonce == nonce:
+                    return "0x" + tx.hash.hex()
+        return None
+
+    def ots_getContractCreator(self, params: list[Any]) -> dict[str, str] | None:  # noqa: N802
+        m = _m()
+        m._Args(params).count(1, 1)
+        address = self._address(params[0], "invalid argument 0")
+        if not self.node.code(address):
+            return None
+        for stored in self._blocks_backwards():
+            for index, tx in enumerate(stored.block.transactions):
+                info = self.node.receipt_at(stored, index)
+                if info.contract_address == address:
+                    return {"hash": "0x" + tx.hash.hex(), "creator": m.checksum(tx.sender)}
+        return None
+
+    def _blocks_backwards(self) -> Any:
+        node = self.node
+        for number in range(node.head_number, 0, -1):
+            stored = node.store.block(number)
+            if stored is not None:
+                yield stored
+
+
+def _word32(value: Any) -> Any:
+    """A storage value given as a quantity or as a 32-byte word."""
+    if isinstance(value, str) and value[:2] in ("0x", "0X") and len(value) != 66:
+        body = value[2:] or "0"
+        if len(body) <= 64:
+            return "0x" + body.rjust(64, "0")
+    return value
+
+
+def _parity(
+    tree: dict[str, Any], stored: StoredBlock, index: int, tx_hash: bytes
+) -> list[dict[str, Any]]:
+    """Flatten a callTracer tree into Parity/OpenEthereum ``trace_*`` entries."""
+    out: list[dict[str, Any]] = []
+
+    def walk(frame: dict[str, Any], address: list[int]) -> None:
+        kind = frame["type"]
+        calls = frame.get("calls", [])
+        entry: dict[str, Any]
+        if kind in ("CREATE", "CREATE2"):
+            action = {
+                "from": frame["from"],
+                "gas": frame["gas"],
+                "init": frame["input"],
+                "value": frame.get("value", "0x0"),
+                "creationMethod": kind.lower(),
+            }
+            result = {
+                "address": frame.get("to"),
+                "code": frame.get("output", "0x"),
+                "gasUsed": frame["gasUsed"],
+            }
+            entry = {"action": action, "result": result, "type": "create"}
+        elif kind == "SELFDESTRUCT":
+            action = {
+                "address": frame["from"],
+                "refundAddress": frame.get("to"),
+                "balance": frame.get("value", "0x0"),
+            }
+            entry = {"action": action, "result": None, "type": "suicide"}
+        else:
+            action = {
+                "from": frame["from"],
+                "callType": kind.lower(),
+                "gas": frame["gas"],
+                "input": frame["input"],
+                "to": frame.get("to"),
+                "value": frame.get("value", "0x0"),
+            }
+            entry = {
+                "action": action,
+                "result": {"gasUsed": frame["gasUsed"], "output": frame.get("output", "0x")},
+                "type": "call",
+            }
+        if frame.get("error"):
+            entry["error"] = (
+                "Reverted" if frame["error"] == "execution reverted" else frame["error"]
+            )
+            entry["result"] = None
+        entry.update(
+            {
+                "blockHash": "0x" + stored.hash.hex(),
+                "blockNumber": stored.number,
+                "subtraces": len(calls),
+                "traceAddress": list(address),
+                "transactionHash": "0x" + tx_hash.hex(),
+                "transactionPosition": index,
+            }
+        )
+        out.append(entry)
+        for i, child in enumerate(calls):
+            walk(child, [*address, i])
+
+    walk(tree, [])
+    return out
