@@ -81,6 +81,23 @@ def apply_genesis(
                 acct.storage[slot] = value
 
 
+CREATE2_DEPLOYER = 0x4E59B44847B379578588920CA78FBF26C0B4956C
+"""The deterministic deployment proxy (Arachnid), as anvil and Foundry expect it."""
+CREATE2_DEPLOYER_CODE = bytes.fromhex(
+    "7fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffe036016000816020823780"
+    "35828234f58015156039578182fd5b8082525050506014600cf3"
+)
+
+
+def create2_deployer_account() -> Any:
+    """The deterministic CREATE2 deployer's account: its well-known runtime code."""
+    from strikevm.state.account import Account
+
+    acct = Account()
+    acct.set_code(CREATE2_DEPLOYER_CODE)
+    return acct
+
+
 WEEK = 7 * 86_400
 FRIDAY_0800 = 8 * 3600 + 86_400  # 1970-01-02 08:00 UTC was a Friday
 
@@ -128,6 +145,7 @@ def dev_genesis(accounts: Sequence[tuple[int, bytes]], now: int, publishers: Seq
     holders = [address for address, _ in accounts]
     signers = [accounts[i][0] for i in publishers if i < len(accounts)]
     config: dict[str, Any] = {"accounts": dev_token_accounts(holders, minter=admin)}
+    config["accounts"][CREATE2_DEPLOYER] = create2_deployer_account()
     if signers:
         config["oracle"] = dev_oracle_config(admin, signers)
         config["clearinghouse"] = dev_clearinghouse_config(admin, USDC_ADDRESS, WETH_ADDRESS, now)
