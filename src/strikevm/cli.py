@@ -1,5 +1,5 @@
 """Command line: ``strikevm node``, ``statetest``, ``blocktest``, ``verify-block``, ``bench``,
-``oracle``."""
+``oracle``, ``account``, ``demo``."""
 
 from __future__ import annotations
 
@@ -45,7 +45,28 @@ def main(argv: list[str] | None = None) -> int:
     orc = sub.add_parser("oracle", help="publish oracle prices, show a feed")
     oracle_cli.add_arguments(orc)
 
+    from strikevm.tools import account_cli, demo
+
+    ac = sub.add_parser(
+        "account", help="show a clearinghouse account: collateral, positions, margin"
+    )
+    account_cli.add_arguments(ac)
+
+    dm = sub.add_parser("demo", help="a dev node with live prices, market makers and takers")
+    demo.add_arguments(dm)
+
+    from strikevm.tools import risk_cli
+
+    rk = sub.add_parser("risk", help="insurance fund, accounts at risk, recent liquidations")
+    risk_cli.add_arguments(rk)
+
     args = parser.parse_args(argv)
+    if args.command == "account":
+        return account_cli.main(args)
+    if args.command == "demo":
+        return demo.main(args)
+    if args.command == "risk":
+        return risk_cli.main(args)
     if args.command == "oracle":
         return oracle_cli.main(args)
     if args.command == "verify-block":

@@ -426,7 +426,7 @@ class _Sender:
         sender = self.require()
         params: dict[str, Any] = {"from": sender}
         try:
-            gas = call.estimate_gas(params)
+            gas = call.estimate_gas(params, block_identifier="pending")
         except (ContractCustomError, ContractLogicError) as exc:
             data = _revert_data(exc)
             if data is not None:
