@@ -48,6 +48,7 @@ from strikevm.chain.executor import (
     TxResult,
     apply_transaction,
 )
+from strikevm.chain.parallel import BlockTransactionError, ParallelStats, execute_transactions
 from strikevm.chain.receipt import Receipt, receipts_root
 from strikevm.chain.transaction import Transaction, TransactionError
 from strikevm.state.world import Log, WorldState
@@ -89,6 +90,7 @@ class BlockResult:
     blob_gas_used: int
     logs_bloom: bytes  # bloom of the transaction logs and the system logs
     system_logs: list[Log]  # logs of the begin/end-block steps (the block's system receipt)
+    parallel: ParallelStats | None = None  # how add_transactions ran (apply_block's workers)
 
 
 class BlockBuilder:
@@ -123,6 +125,7 @@ class BlockBuilder:
         self._begin_logs: list[Log] = []
         self._begun = False
         self._finished = False
+        self.parallel: ParallelStats | None = None  # set by add_transactions
 
     # ---------------------------------------------------------------- begin
     def begin(self) -> None:
@@ -172,6 +175,13 @@ class BlockBuilder:
     # ------------------------------------------------------------------ add
     def add(self, tx: Transaction) -> TxResult:
         """Include ``tx``; a ``TransactionError`` leaves the state and the block unchanged."""
+        self.admit(tx)
+        result = apply_transaction(self.state, self.env, tx, engine=self.engine, system=self.system)
+        self.include(tx, result)
+        return result
+
+    def admit(self, tx: Transaction) -> None:
+        """The block's checks of :meth:`add` (type, gas and blob gas left); runs begin first."""
         if self._finished:
             raise RuntimeError("the block is finished")
         if not self._begun:
@@ -191,13 +201,27 @@ class BlockBuilder:
             raise BlobGasExhausted(
                 f"blob gas {blob_gas} above the {blob_left} blob gas left in the block"
             )
-        result = apply_transaction(self.state, self.env, tx, engine=self.engine, system=self.system)
+
+    def include(self, tx: Transaction, result: TxResult) -> None:
+        """Record ``tx``'s result, its effects being already in the state (parallel commit)."""
         self.gas_used += result.gas_used
         self.blob_gas_used += result.blob_gas_used
         self.transactions.append(tx)
         self.tx_results.append(result)
         self._cumulative.append(self.gas_used)
-        return result
+
+    def add_transactions(self, txs: Sequence[Transaction], *, workers: int = 1) -> ParallelStats:
+        """Include a fixed list of transactions, in order, with up to ``workers`` executors.
+
+        The result is that of calling :meth:`add` on each (``chain.parallel``);
+        a refused transaction raises
+        :class:`~strikevm.chain.parallel.BlockTransactionError` with its index,
+        the transactions before it being included.
+        """
+        if not self._begun:
+            self.begin()
+        self.parallel = execute_transactions(self, txs, workers=workers)
+        return self.parallel
 
     @property
     def receipts(self) -> list[Receipt]:
@@ -234,6 +258,7 @@ class BlockBuilder:
             blob_gas_used=self.blob_gas_used,
             logs_bloom=bloom,
             system_logs=system_logs,
+            parallel=self.parallel,
         )
 
     def _withdraw(self, withdrawals: Sequence[Withdrawal]) -> None:
@@ -337,11 +362,14 @@ def apply_block(
     block_hash: Callable[[int], int] | None = None,
     chain_id: int = 1,
     state_root: Callable[[WorldState], bytes] | None = None,
+    workers: int = 1,
 ) -> BlockResult:
     """Validate and execute ``block`` on top of ``parent``; InvalidBlock when it breaks a rule.
 
     ``block_hash`` answers BLOCKHASH (by default only the parent's hash is known);
     ``state_root``, when given, computes the post-state root to compare with the header.
+    ``workers`` above 1 executes the transactions with the optimistic parallel
+    executor (``chain.parallel``; same result, metrics in ``BlockResult.parallel``).
     The state is modified in place, also when the block turns out invalid.
     """
     header = block.header
@@ -357,11 +385,17 @@ def apply_block(
         parent_beacon_block_root=header.parent_beacon_block_root,
     )
     builder.begin()
-    for index, tx in enumerate(block.transactions):
+    if workers > 1:
         try:
-            builder.add(tx)
-        except TransactionError as exc:
-            raise InvalidBlock(f"transaction {index}: {type(exc).__name__}: {exc}") from exc
+            builder.add_transactions(block.transactions, workers=workers)
+        except BlockTransactionError as exc:
+            raise InvalidBlock(str(exc)) from exc.error
+    else:
+        for index, tx in enumerate(block.transactions):
+            try:
+                builder.add(tx)
+            except TransactionError as exc:
+                raise InvalidBlock(f"transaction {index}: {type(exc).__name__}: {exc}") from exc
     result = builder.finish(block.withdrawals)
     if result.gas_used != header.gas_used:
         raise InvalidBlock(f"gas used is {header.gas_used} in the header, {result.gas_used} run")

@@ -1,0 +1,738 @@
+"""Optimistic parallel execution of a block's transactions, bit-identical to sequential.
+
+Design (docs/parallel.md): Monad-style *execute in parallel, validate and commit in
+order*, with worker processes (CPython's GIL rules out threads):
+
+1. The block's begin steps run in the main process. The transactions are cut into
+   small batches dealt round-robin to ``workers`` executors: executor 0 is the main
+   process itself, executors 1.. are processes forked from it, so they share the
+   pre-block state copy-on-write (and the warm code caches).
+2. A forked executor runs its batches in block order on its own copy of the state
+   (the pre-block state plus the effects of its own earlier transactions). Each
+   transaction runs on a :class:`TxView`: a journaled world state over that copy
+   that records what the transaction *read*, field by field (account existence,
+   nonce, balance, code, "has storage", storage slots, native contracts' slots
+   included), and returns what it *wrote*: nonce and balance as deltas, code and
+   storage slots as values, deletions, blind balance credits and touched accounts.
+3. The main process walks the batches in block order. Its own batches it executes
+   directly on the committed state (no recording, no copy). For a forked
+   executor's transaction it checks every recorded read against the committed
+   state (value-based validation): all equal, the write set is applied; otherwise
+   (or when the transaction failed optimistically) it re-executes the transaction
+   on the committed state through :meth:`BlockBuilder.add`. A transaction's
+   execution is a function of the values it read, so an equal read set means an
+   equal execution: the committed state, receipts, logs and gas are the
+   sequential ones.
+
+False conflicts removed (the rules Ethereum semantics allow):
+
+- **Blind balance credits.** A credit to an account the transaction never looked
+  at (the coinbase's priority fee) is applied at commit time as ``+= amount`` and
+  reads nothing, so transactions do not conflict on the coinbase unless they read
+  its balance (BALANCE, a call to it, sending from it).
+- **Deltas, not values.** Balance and nonce changes are kept as deltas; an
+  account's balance is a read only when something looked at it. A value transfer
+  to a shared recipient reads the recipient's existence and code, not its balance.
+- **Sender nonce and balance.** The sender's nonce is read as "equals the
+  transaction's nonce" (several transactions of one sender spread over executors
+  do not conflict), and the balance check of the transaction's validation as
+  "at least the maximum cost", not as the exact balance.
+- **EIP-161 touches.** Whether a touched account is empty afterwards is decided
+  at commit time on the committed values, not read during execution.
+
+Never slower than sequential: single-transaction and small blocks, and
+``workers <= 1``, take the sequential path; after each forked batch the observed
+conflict rate is checked and, above :data:`ABORT_CONFLICT_RATE`, the forked
+executors are stopped and the rest of the block runs sequentially. Metrics
+(:class:`ParallelStats`) report what happened.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import os
+import pickle
+import select
+import signal
+import struct
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from strikevm.chain.executor import TxResult, apply_transaction
+from strikevm.chain.transaction import Transaction, TransactionError
+from strikevm.state.account import Account
+from strikevm.state.overlay import MISSING, LazyAccounts, LazyStorage
+from strikevm.state.world import WorldState
+from strikevm.vm.env import GAS_PER_BLOB
+
+if TYPE_CHECKING:
+    from strikevm.chain.pipeline import BlockBuilder
+
+__all__ = [
+    "ABORT_CONFLICT_RATE",
+    "MIN_PARALLEL_TXS",
+    "BlockTransactionError",
+    "ParallelStats",
+    "TxView",
+    "WriteSet",
+    "apply_writes",
+    "default_workers",
+    "execute_transactions",
+    "validate_reads",
+]
+
+MIN_PARALLEL_TXS = 32  # fewer transactions: the sequential path (fork and IPC do not pay)
+ABORT_CONFLICT_RATE = 0.5  # forked results re-executed above this share: finish sequentially
+ABORT_MIN_SAMPLES = 8  # forked results seen before the abort rule applies
+MAX_BATCH = 32
+
+_NONCE = Account.nonce  # the slot descriptors of the plain account fields
+_BALANCE = Account.balance
+_CODE = Account.code
+_nget = _NONCE.__get__  # type: ignore[attr-defined]
+_nset = _NONCE.__set__  # type: ignore[attr-defined]
+_bget = _BALANCE.__get__  # type: ignore[attr-defined]
+_bset = _BALANCE.__set__  # type: ignore[attr-defined]
+_cget = _CODE.__get__  # type: ignore[attr-defined]
+_cset = _CODE.__set__  # type: ignore[attr-defined]
+_dget = dict.get
+_dset = dict.__setitem__
+
+_J_BALANCE = 2  # journal tags of state.world (balance and nonce entries)
+_J_NONCE = 1
+_J_CREDIT = 100  # a blind credit; WorldState.revert ignores unknown tags, TxView undoes it
+
+# kinds of account writes
+W_DELTA = 0  # (addr, W_DELTA, nonce delta, balance delta, None, slots)
+W_ABS = 1  # (addr, W_ABS, nonce, balance, code, slots): a fresh account, storage from scratch
+W_DEL = 2  # (addr, W_DEL, 0, 0, None, slots): deleted (self-destruct); slots marked dirty
+W_CREDIT = 3  # (addr, W_CREDIT, 0, amount, None, ()): blind credit, created when absent
+
+
+def default_workers() -> int:
+    """The default executor count: the cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+class BlockTransactionError(Exception):
+    """Transaction ``index`` of the block was refused (``error``); the block is invalid."""
+
+    def __init__(self, index: int, error: TransactionError) -> None:
+        super().__init__(f"transaction {index}: {type(error).__name__}: {error}")
+        self.index = index
+        self.error = error
+
+
+# ------------------------------------------------------------------ recording view
+
+
+class _Tracked(Account):
+    """An account copied into a :class:`TxView`: reads of nonce, balance and code recorded.
+
+    The recorded value is the one the account had when the view loaded it
+    (``_n0``, ``_b0``, ``_h0``), whatever the transaction wrote since: the
+    transaction depends on the base value plus its own deltas.
+    """
+
+    __slots__ = ("_view", "_addr", "_n0", "_b0", "_h0")
+
+    _view: TxView
+    _addr: int
+    _n0: int
+    _b0: int
+    _h0: bytes
+
+    @property  # type: ignore[override]
+    def nonce(self) -> int:
+        self._view.r_nonce[self._addr] = self._n0
+        return _nget(self)  # type: ignore[no-any-return]
+
+    @nonce.setter
+    def nonce(self, value: int) -> None:
+        _nset(self, value)
+
+    @property  # type: ignore[override]
+    def balance(self) -> int:
+        view = self._view
+        if view.validating:
+            view.r_balance_min[self._addr] = view.max_cost
+        else:
+            view.r_balance[self._addr] = self._b0
+        return _bget(self)  # type: ignore[no-any-return]
+
+    @balance.setter
+    def balance(self, value: int) -> None:
+        _bset(self, value)
+
+    @property  # type: ignore[override]
+    def code(self) -> bytes:
+        self._view.r_code[self._addr] = self._h0
+        return _cget(self)  # type: ignore[no-any-return]
+
+    @code.setter
+    def code(self, value: bytes) -> None:
+        _cset(self, value)
+
+
+class TxView(WorldState):
+    """One transaction's world state over ``base``, recording reads and collecting writes.
+
+    Accounts are copied from ``base`` on first access as :class:`_Tracked`
+    objects; slots are read from the base account on demand and recorded.
+    ``tx`` (optional) is the transaction about to run: its sender's nonce is
+    read as "equals ``tx.nonce``" and the balance check of its validation as
+    "at least the maximum cost".
+    """
+
+    def __init__(self, base: WorldState, tx: Transaction | None = None) -> None:
+        self.base = base
+        self.r_exists: dict[int, bool] = {}
+        self.r_nonce: dict[int, int] = {}
+        self.r_balance: dict[int, int] = {}
+        self.r_balance_min: dict[int, int] = {}
+        self.r_code: dict[int, bytes] = {}
+        self.r_has_storage: dict[int, bool] = {}
+        self.r_slots: dict[tuple[int, int], int] = {}
+        self.credits: dict[int, int] = {}
+        self.touched_final: tuple[int, ...] = ()
+        self.max_cost = _max_cost(tx) if tx is not None else 0
+        super().__init__(LazyAccounts(self._load))  # runs begin_transaction()
+        self.validating = tx is not None  # until apply_transaction's begin_transaction()
+        if tx is not None:
+            acct = self.accounts.get(tx.sender)
+            if type(acct) is _Tracked and _nget(acct) < tx.nonce:
+                # an earlier transaction of this sender runs elsewhere: assume its nonce
+                _nset(acct, tx.nonce)
+                acct._n0 = tx.nonce
+
+    def _load(self, addr: int) -> Account | None:
+        base_acct = self.base.accounts.get(addr)
+        if base_acct is None:
+            self.r_exists[addr] = False
+            return None
+        self.r_exists[addr] = True
+        acct = _Tracked.__new__(_Tracked)
+        acct._view = self
+        acct._addr = addr
+        n = _nget(base_acct)
+        b = _bget(base_acct)
+        c = _cget(base_acct)
+        _nset(acct, n)
+        _bset(acct, b)
+        _cset(acct, c)
+        acct._n0 = n
+        acct._b0 = b
+        acct._code_hash = base_acct._code_hash
+        acct._h0 = base_acct.code_hash
+        src = base_acct.storage
+        get = src.get
+        slots = self.r_slots
+
+        def read(slot: int) -> int:
+            value = get(slot, 0) or 0
+            slots[(addr, slot)] = value
+            return value  # type: ignore[no-any-return]
+
+        def nonempty() -> bool:
+            found = base_acct.has_storage()
+            self.r_has_storage[addr] = found
+            return found
+
+        acct.storage = LazyStorage(read, nonempty, src, None)
+        return acct
+
+    # -------------------------------------------------- substate
+    def begin_transaction(self) -> None:
+        self.validating = False
+        super().begin_transaction()
+
+    def add_balance(self, addr: int, amount: int) -> None:
+        if _dget(self.accounts, addr, MISSING) is MISSING:
+            # never looked at: a blind credit (the coinbase's fee), applied at commit
+            self.credits[addr] = self.credits.get(addr, 0) + amount
+            self.journal.append((_J_CREDIT, addr, amount))
+            return
+        acct = self._ensure(addr)
+        b = _bget(acct)
+        self.journal.append((_J_BALANCE, addr, b))
+        _bset(acct, b + amount)
+
+    def sub_balance(self, addr: int, amount: int) -> None:
+        acct = self._ensure(addr)
+        b = _bget(acct)
+        self.journal.append((_J_BALANCE, addr, b))
+        _bset(acct, b - amount)
+
+    def increment_nonce(self, addr: int) -> None:
+        acct = self._ensure(addr)
+        n = _nget(acct)
+        self.journal.append((_J_NONCE, addr, n))
+        _nset(acct, n + 1)
+
+    def revert(self, checkpoint: int) -> None:
+        journal = self.journal
+        credits = self.credits
+        for i in range(len(journal) - 1, checkpoint - 1, -1):
+            entry = journal[i]
+            if entry[0] == _J_CREDIT:
+                credits[entry[1]] -= entry[2]
+        super().revert(checkpoint)
+
+    def finalize_transaction(self) -> None:
+        """Self-destructs as usual; touched accounts are left for the commit to check."""
+        accounts = self.accounts
+        for addr in self.destructs:
+            accounts.pop(addr, None)
+            self.dirty_accounts[addr] = None
+            self.deleted_accounts[addr] = None
+        self.touched_final = tuple(self.touched)
+        self._collect_dirty()
+        self.journal.clear()
+
+    # -------------------------------------------------- results
+    def write_set(self) -> WriteSet:
+        """What the finished transaction wrote, and what it read."""
+        written, slots, deleted = self.take_dirty()
+        accounts = self.accounts
+        writes: list[tuple[Any, ...]] = []
+        for addr in written:
+            acct = _dget(accounts, addr, MISSING)
+            changed = slots.get(addr)
+            if acct is None:  # slots listed for the dirty sets only
+                writes.append((addr, W_DEL, 0, 0, None, tuple((s, 0) for s in changed or ())))
+                continue
+            if acct is MISSING:  # pragma: no cover - a write always loads the account
+                continue
+            storage = acct.storage
+            sv = tuple((s, _dget(storage, s, 0)) for s in changed) if changed else ()
+            if type(acct) is _Tracked:
+                writes.append(
+                    (addr, W_DELTA, _nget(acct) - acct._n0, _bget(acct) - acct._b0, None, sv)
+                )
+            else:
+                writes.append((addr, W_ABS, _nget(acct), _bget(acct), _cget(acct), sv))
+        for addr, amount in self.credits.items():
+            writes.append((addr, W_CREDIT, 0, amount, None, ()))
+        reads = (
+            tuple(self.r_exists.items()),
+            tuple(self.r_nonce.items()),
+            tuple(self.r_balance.items()),
+            tuple(self.r_balance_min.items()),
+            tuple(self.r_code.items()),
+            tuple(self.r_has_storage.items()),
+            tuple(self.r_slots.items()),
+        )
+        return WriteSet(tuple(writes), tuple(deleted), self.touched_final, reads)
+
+
+def _max_cost(tx: Transaction) -> int:
+    """The most the transaction may cost its sender (the balance check of validation)."""
+    cost = tx.gas_limit * tx.fee_cap + tx.value
+    if tx.tx_type == 3 and tx.max_fee_per_blob_gas is not None:
+        cost += len(tx.blob_versioned_hashes) * GAS_PER_BLOB * tx.max_fee_per_blob_gas
+    return cost
+
+
+@dataclass(slots=True)
+class WriteSet:
+    """A transaction's writes (see the ``W_*`` kinds), deletions, touches and reads."""
+
+    writes: tuple[tuple[Any, ...], ...]
+    deleted: tuple[int, ...]  # storage starts over (replaced or destroyed accounts)
+    touched: tuple[int, ...]  # EIP-161: deleted at commit when empty
+    reads: tuple[tuple[Any, ...], ...]
+
+
+def validate_reads(state: WorldState, reads: tuple[tuple[Any, ...], ...]) -> bool:
+    """True when every recorded read gives the same answer in ``state``."""
+    exists, nonces, balances, minimums, codes, has_storage, slots = reads
+    accounts = state.accounts
+    get = accounts.get
+    for addr, present in exists:
+        if (get(addr) is not None) != present:
+            return False
+    for addr, value in nonces:
+        if get(addr).nonce != value:
+            return False
+    for addr, value in balances:
+        if get(addr).balance != value:
+            return False
+    for addr, value in minimums:
+        if get(addr).balance < value:
+            return False
+    for addr, value in codes:
+        if get(addr).code_hash != value:
+            return False
+    for addr, value in has_storage:
+        if get(addr).has_storage() != value:
+            return False
+    for (addr, slot), value in slots:
+        acct = get(addr)
+        if (acct.storage.get(slot, 0) or 0) != value:
+            return False
+    return True
+
+
+def apply_writes(state: WorldState, ws: WriteSet) -> None:
+    """Apply a validated write set to ``state``, with the dirty bookkeeping of sequential."""
+    accounts = state.accounts
+    dirty = state.dirty_accounts
+    dirty_slots = state.dirty_slots
+    deleted = state.deleted_accounts
+    for addr, kind, a, b, code, slots in ws.writes:
+        dirty[addr] = None
+        if kind == W_DELTA:
+            acct = accounts.get(addr)
+            if a:
+                acct.nonce += a
+            if b:
+                acct.balance += b
+            if slots:
+                storage = acct.storage
+                for slot, value in slots:
+                    storage[slot] = value
+        elif kind == W_ABS:
+            acct = Account(a, b, code, dict(slots))
+            accounts[addr] = acct
+        elif kind == W_DEL:
+            accounts.pop(addr, None)
+        else:  # W_CREDIT
+            acct = accounts.get(addr)
+            if acct is None:
+                acct = accounts[addr] = Account()
+            acct.balance += b
+        if slots:
+            marks = dirty_slots.get(addr)
+            if marks is None:
+                marks = dirty_slots[addr] = {}
+            for slot, _ in slots:
+                marks[slot] = None
+    for addr in ws.deleted:
+        deleted[addr] = None
+    for addr in ws.touched:
+        acct = accounts.get(addr)
+        if acct is not None and acct.nonce == 0 and acct.balance == 0 and not acct.code:
+            del accounts[addr]
+            dirty[addr] = None
+            deleted[addr] = None
+
+
+def run_optimistic(
+    state: WorldState, builder: BlockBuilder, tx: Transaction
+) -> tuple[TxResult, WriteSet] | None:
+    """Run ``tx`` on a recording view over ``state`` and apply its writes to ``state``.
+
+    None when the transaction is refused or fails in an unexpected way here:
+    the committing process then runs it itself.
+    """
+    view = TxView(state, tx)
+    try:
+        result = apply_transaction(view, builder.env, tx, engine=builder.engine,
+                                   system=builder.system)  # fmt: skip
+    except TransactionError:
+        return None
+    ws = view.write_set()
+    apply_writes(state, ws)
+    return result, ws
+
+
+# ------------------------------------------------------------------ metrics
+
+
+@dataclass
+class ParallelStats:
+    """What the parallel executor did with one block (wall-clock figures are metrics only)."""
+
+    mode: str  # "parallel" or "sequential"
+    reason: str  # why the mode was chosen (or why the parallel run stopped)
+    workers: int  # executors (the main process included)
+    transactions: int
+    batch_size: int = 0
+    optimistic: int = 0  # results of forked executors examined
+    committed: int = 0  # of those, committed without re-execution
+    reexecuted: int = 0  # of those, re-executed by the main process
+    main_executed: int = 0  # executed directly by the main process (own batches, tail)
+    aborted_at: int | None = None  # first transaction run sequentially after an abort
+    wall_seconds: float = 0.0
+    worker_seconds: float = 0.0  # execution time spent in forked executors
+    main_seconds: float = 0.0  # execution time spent in the main process
+    conflicts: list[int] = field(default_factory=list)  # indices re-executed
+
+    @property
+    def conflict_rate(self) -> float:
+        return self.reexecuted / self.optimistic if self.optimistic else 0.0
+
+    @property
+    def estimated_speedup(self) -> float:
+        """Execution work done divided by wall time (1.0 on the sequential path)."""
+        if self.mode != "parallel" or not self.wall_seconds:
+            return 1.0
+        useful = self.main_seconds + self.worker_seconds
+        return useful / self.wall_seconds if useful else 1.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode,
+            "reason": self.reason,
+            "workers": self.workers,
+            "transactions": self.transactions,
+            "batch_size": self.batch_size,
+            "optimistic": self.optimistic,
+            "committed": self.committed,
+            "reexecuted": self.reexecuted,
+            "main_executed": self.main_executed,
+            "aborted_at": self.aborted_at,
+            "conflict_rate": round(self.conflict_rate, 4),
+            "wall_seconds": round(self.wall_seconds, 6),
+            "estimated_speedup": round(self.estimated_speedup, 3),
+        }
+
+
+# ------------------------------------------------------------------ the executor
+
+
+def choose_mode(txs: Sequence[Transaction], workers: int, *, min_txs: int) -> str | None:
+    """Why the block runs sequentially, or None to run it in parallel."""
+    if workers <= 1:
+        return "one executor"
+    if len(txs) < max(2, min_txs):
+        return f"{len(txs)} transactions (parallel from {max(2, min_txs)})"
+    return None
+
+
+def batch_size(n: int, workers: int) -> int:
+    """Small batches (early conflict detection, balance), at least 8 per executor round."""
+    return max(4, min(MAX_BATCH, n // (workers * 8) or 1))
+
+
+def _sequential(builder: BlockBuilder, txs: Sequence[Transaction], start: int) -> None:
+    add = builder.add
+    for index in range(start, len(txs)):
+        try:
+            add(txs[index])
+        except TransactionError as exc:
+            raise BlockTransactionError(index, exc) from exc
+
+
+def execute_transactions(
+    builder: BlockBuilder,
+    txs: Sequence[Transaction],
+    *,
+    workers: int,
+    min_txs: int = MIN_PARALLEL_TXS,
+    batch: int | None = None,
+    abort_rate: float = ABORT_CONFLICT_RATE,
+) -> ParallelStats:
+    """Include ``txs`` in ``builder``'s block, in order, with up to ``workers`` executors.
+
+    The builder's begin steps must have run. The result (state, receipts, logs,
+    gas) is the sequential one; a refused transaction raises
+    :class:`BlockTransactionError` with its index, the earlier ones included.
+    """
+    t0 = time.perf_counter()
+    n = len(txs)
+    reason = choose_mode(txs, workers, min_txs=min_txs)
+    if reason is None and not hasattr(os, "fork"):  # pragma: no cover - not POSIX
+        reason = "no fork() on this platform"
+    if reason is not None:
+        stats = ParallelStats("sequential", reason, 1, n, main_executed=n)
+        _sequential(builder, txs, 0)
+        stats.wall_seconds = time.perf_counter() - t0
+        stats.main_seconds = stats.wall_seconds
+        return stats
+    size = batch or batch_size(n, workers)
+    batches = [(start, min(start + size, n)) for start in range(0, n, size)]
+    stats = ParallelStats("parallel", "parallel", workers, n, batch_size=size)
+    children = _fork_executors(builder, txs, batches, workers)
+    try:
+        _commit_loop(builder, txs, batches, workers, children, stats, abort_rate)
+    finally:
+        _stop(children)
+    stats.wall_seconds = time.perf_counter() - t0
+    return stats
+
+
+@dataclass
+class _Child:
+    pid: int
+    fd: int
+    alive: bool = True
+    buffer: bytearray = field(default_factory=bytearray)
+
+
+def _fork_executors(
+    builder: BlockBuilder,
+    txs: Sequence[Transaction],
+    batches: list[tuple[int, int]],
+    workers: int,
+) -> dict[int, _Child]:
+    children: dict[int, _Child] = {}
+    gc.collect()
+    gc.freeze()  # the shared heap stays shared: the collector does not write to it
+    try:
+        for w in range(1, workers):
+            read_fd, write_fd = os.pipe()
+            with contextlib.suppress(OSError, AttributeError):
+                import fcntl
+
+                fcntl.fcntl(write_fd, 1031, 1 << 20)  # F_SETPIPE_SZ: 1 MiB
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover - runs in the child
+                os.close(read_fd)
+                _child_main(builder, txs, batches[w::workers], write_fd)
+            os.close(write_fd)
+            children[w] = _Child(pid, read_fd)
+    finally:
+        gc.unfreeze()
+    return children
+
+
+def _child_main(  # pragma: no cover - runs in the forked executor
+    builder: BlockBuilder,
+    txs: Sequence[Transaction],
+    mine: list[tuple[int, int]],
+    fd: int,
+) -> None:
+    code = 0
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        state = builder.state
+        state.journal.clear()
+        dumps = pickle.dumps
+        for start, end in mine:
+            t = time.perf_counter()
+            out = []
+            for index in range(start, end):
+                try:
+                    out.append(run_optimistic(state, builder, txs[index]))
+                except Exception:  # noqa: BLE001 - the main process re-executes it
+                    out.append(None)
+            payload = (time.perf_counter() - t, out)
+            try:
+                data = dumps(payload, protocol=5)
+            except Exception:  # noqa: BLE001 - an unpicklable result: re-executed
+                data = dumps((payload[0], [None] * len(out)), protocol=5)
+            _write_all(fd, struct.pack("<Q", len(data)) + data)
+    except BaseException:  # noqa: BLE001
+        code = 1
+    finally:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+        os._exit(code)
+
+
+def _write_all(fd: int, data: bytes) -> None:  # pragma: no cover - runs in the child
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def _read_message(child: _Child) -> Any:
+    """The next message of ``child``, or None when it is gone."""
+    buf = child.buffer
+    need = 8
+    while True:
+        if len(buf) >= 8:
+            need = 8 + struct.unpack_from("<Q", buf)[0]
+            if len(buf) >= need:
+                data = bytes(buf[8:need])
+                del buf[:need]
+                return pickle.loads(data)
+        select.select([child.fd], [], [])
+        chunk = os.read(child.fd, max(1 << 20, need - len(buf)))
+        if not chunk:
+            child.alive = False
+            return None
+        buf += chunk
+
+
+def _stop(children: dict[int, _Child]) -> None:
+    for child in children.values():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child.pid, signal.SIGKILL)
+    for child in children.values():
+        with contextlib.suppress(OSError):
+            os.close(child.fd)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(child.pid, 0)
+    children.clear()
+
+
+def _commit_loop(
+    builder: BlockBuilder,
+    txs: Sequence[Transaction],
+    batches: list[tuple[int, int]],
+    workers: int,
+    children: dict[int, _Child],
+    stats: ParallelStats,
+    abort_rate: float,
+) -> None:
+    state = builder.state
+    perf = time.perf_counter
+    for k, (start, end) in enumerate(batches):
+        owner = k % workers
+        if owner and stats.aborted_at is None:
+            child = children.get(owner)
+            message = _read_message(child) if child is not None and child.alive else None
+            if message is None:
+                stats.reason = f"executor {owner} stopped: sequential from {start}"
+                stats.aborted_at = start
+                _stop(children)
+        if not owner or stats.aborted_at is not None:
+            t = perf()
+            for index in range(start, end):
+                _add(builder, txs, index)
+            stats.main_executed += end - start
+            stats.main_seconds += perf() - t
+            continue
+        t = perf()
+        seconds, results = message
+        stats.worker_seconds += seconds
+        for offset, item in enumerate(results):
+            index = start + offset
+            stats.optimistic += 1
+            if item is not None:
+                result, ws = item
+                tx = txs[index]
+                if _fits(builder, tx) and validate_reads(state, ws.reads):
+                    apply_writes(state, ws)
+                    builder.include(tx, result)
+                    stats.committed += 1
+                    continue
+            stats.reexecuted += 1
+            stats.conflicts.append(index)
+            _add(builder, txs, index)
+        stats.main_seconds += perf() - t
+        if (
+            stats.optimistic >= ABORT_MIN_SAMPLES
+            and stats.reexecuted > abort_rate * stats.optimistic
+            and k + 1 < len(batches)
+        ):
+            stats.reason = (
+                f"conflict rate {stats.reexecuted}/{stats.optimistic}: sequential from {end}"
+            )
+            stats.aborted_at = end
+            _stop(children)
+
+
+def _fits(builder: BlockBuilder, tx: Transaction) -> bool:
+    """The block checks of :meth:`BlockBuilder.add` pass (else the re-execution raises)."""
+    try:
+        builder.admit(tx)
+    except TransactionError:
+        return False
+    return True
+
+
+def _add(builder: BlockBuilder, txs: Sequence[Transaction], index: int) -> None:
+    try:
+        builder.add(txs[index])
+    except TransactionError as exc:
+        raise BlockTransactionError(index, exc) from exc
