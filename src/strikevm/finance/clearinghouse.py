@@ -61,7 +61,7 @@ from .clearinghouse_layout import (
     Order,
     order_digest,
 )
-from .liquidation import RiskEngine
+from .liquidation import HOOK_GAS, RiskEngine
 from .oracle_layout import ORACLE_ADDRESS, SECP256K1_N
 
 if TYPE_CHECKING:
@@ -252,6 +252,7 @@ class StrikeClearinghouse(RiskEngine):
     delegatable = False
     base_gas = GAS_CALL
     revert_type = ClearinghouseRevert
+    end_block_gas = HOOK_GAS  # the liquidation pass (finance.liquidation)
 
     def __init__(self) -> None:
         self._handlers: dict[bytes, tuple[Callable[[Host, bytes], bytes], int]] = {}

@@ -65,8 +65,14 @@ def _w(value: int) -> bytes:
     return (value & _M).to_bytes(32, "big")
 
 
+_NAMESPACES: dict[bytes, bytes] = {}
+
+
 def _slot(name: bytes, *keys: int) -> int:
-    return int.from_bytes(keccak256(keccak256(name) + b"".join(_w(k) for k in keys)), "big")
+    prefix = _NAMESPACES.get(name)
+    if prefix is None:
+        prefix = _NAMESPACES[name] = keccak256(name)
+    return int.from_bytes(keccak256(prefix + b"".join([(k & _M).to_bytes(32, "big") for k in keys])), "big")
 
 
 GLOBAL = _slot(b"ch.global")

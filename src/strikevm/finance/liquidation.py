@@ -58,7 +58,7 @@ if TYPE_CHECKING:
 MAX_CHECKS = 200
 MAX_LIQUIDATIONS = 50
 MAX_PENDING = 4096
-SWEEP_PER_BLOCK = 16
+SWEEP_PER_BLOCK = 2
 PENALTY_BPS = 50  # 0.5% of the notional (below the 1% maintenance base), to the fund (shared with a keeper)
 KEEPER_SHARE_BPS = 5000
 AUCTION_START_BPS = 50
@@ -67,7 +67,11 @@ AUCTION_CAP_BPS = 500
 STEPS = 5  # liquidation shares 20%, 40%, ..., 100%
 TRIGGER_BUFFER = 2  # re-check at half the linear distance to maintenance
 GAS_CHECK = 2_000  # per health check in the pass (plus the margin computation's own)
-GAS_RESERVE = 3_000_000  # the pass stops (queueing the rest) below this much gas left
+GAS_RESERVE = 1_000_000  # the pass stops (queueing the rest) below this much gas left
+GAS_ENQUEUE = 70_000  # queueing one account for the next pass
+HOOK_GAS = 200_000_000  # the pass's gas budget (a system step: bounds work, nobody pays it)
+GAS_PER_CHECK = 6_000_000  # one account's re-check and liquidation (auto-deleveraging included)
+MAX_ADL_COUNTERPARTIES = 16  # per liquidation; the fund keeps the rest for a later pass
 _BUCKET_OFFSET = 1 << 31
 _LN_STEP = fp.ln(101 * 10**16)  # ln(1.01)
 _MASK = (1 << 256) - 1
@@ -243,14 +247,18 @@ class RiskEngine:
                         queue.append(host.sload(L.bucket_at(feed, side, b, i)))
             host.sstore(L.risk_spot(feed), reached)
         queue.extend(self._sweep(ctx))
+        unique: list[int] = []
         seen: set[int] = set()
         for key in queue:
-            if key in seen:
-                continue
-            seen.add(key)
-            if budget[0] <= 0 or budget[1] <= 0 or host.gas < GAS_RESERVE:
-                self._enqueue(ctx, key)
-                continue
+            if key not in seen:
+                seen.add(key)
+                unique.append(key)
+        for at, key in enumerate(unique):
+            left = len(unique) - at
+            if budget[0] <= 0 or budget[1] <= 0 or host.gas < GAS_RESERVE + GAS_CHECK + left * GAS_ENQUEUE:
+                for rest in unique[at:]:  # what the budget cannot reach waits for the next pass
+                    self._enqueue(ctx, rest)
+                break
             self._check(ctx, key, budget, frozen)
         return b""
 
@@ -290,6 +298,10 @@ class RiskEngine:
         return acct
 
     def _check(self, ctx: _Ctx, key: int, budget: list[int], frozen: set[int]) -> None:
+        """Re-check one account; liquidate it if below maintenance. Runs inside its own
+        checkpoint and its own gas allowance (``GAS_PER_CHECK``): anything that fails or
+        runs out of that allowance is undone, reported, and queued for a later pass."""
+        from strikevm.vm.errors import OutOfGas
         from strikevm.vm.host import NativeRevert
 
         host = ctx.host
@@ -298,6 +310,9 @@ class RiskEngine:
             return
         budget[0] -= 1
         host.charge(GAS_CHECK)
+        allowance = min(GAS_PER_CHECK, host.gas - GAS_RESERVE - GAS_ENQUEUE)
+        outside = host.gas - allowance
+        host.gas = allowance
         checkpoint = host.state.checkpoint()
         try:
             acct = self._load_touched(ctx, owner, sub)
@@ -313,14 +328,21 @@ class RiskEngine:
                 host.sstore(since_slot, ctx.now)
             budget[1] -= 1
             self._protocol_liquidate(ctx, acct)
-        except (NativeRevert, ArithmeticError, ValueError, LookupError, TypeError) as exc:
-            # isolation: undo this account's liquidation, report it, retry later
+        except (NativeRevert, OutOfGas, ArithmeticError, ValueError, LookupError, TypeError) as exc:
+            # isolation: undo this account's work, report it, retry in a later pass
             host.state.revert(checkpoint)
             ctx.markets.clear()
             ctx.collaterals = None
-            reason = bytes(exc.data[:4]) if isinstance(exc, NativeRevert) else b"\xff\xff\xff\xff"
+            host.gas = 0  # the allowance is spent
+            reason = bytes(exc.data[:4]) if isinstance(exc, NativeRevert) else (
+                b"\x00\x00\x00\x01" if isinstance(exc, OutOfGas) else b"\xff\xff\xff\xff"
+            )  # fmt: skip
+            host.gas = outside
+            outside = 0
             host.emit([EV_FAILED, owner], _words(sub) + reason.ljust(32, b"\0"))
             self._enqueue(ctx, key)
+        finally:
+            host.gas += outside
 
     # ------------------------------------------------------ liquidating
     def _mark(self, ctx: _Ctx, mk: _Market) -> int:
@@ -470,20 +492,31 @@ class RiskEngine:
                 continue
             mk = self._market(ctx, m)  # type: ignore[attr-defined]
             price = self._mark(ctx, mk)
-            ranked = []
-            for i in range(host.sload(L.holder_count(m))):
-                key = host.sload(L.holder_at(m, i))
-                size, cost = L.unpack_position(host.sload(L.position(key, m)))
-                if key == fund.key or size == 0 or (size > 0) == (p.size > 0):
-                    continue
-                profit = size * price // WAD - cost if mk.word.kind != OPTION else size * price // WAD
-                ranked.append((-profit, key))
-            for negative_profit, key in sorted(ranked):
-                if p.size == 0 or fund.cash >= 0:
+            cache = ctx.__dict__.setdefault("adl_rank", {})
+            ranked = cache.get((m, p.size > 0))
+            if ranked is None:  # ranked once per pass and market side; sizes re-read when used
+                ranked = []
+                for i in range(host.sload(L.holder_count(m))):
+                    key = host.sload(L.holder_at(m, i))
+                    size, cost = L.unpack_position(host.sload(L.position(key, m)))
+                    if key == fund.key or size == 0 or (size > 0) == (p.size > 0):
+                        continue
+                    profit = size * price // WAD - cost if mk.word.kind != OPTION else size * price // WAD
+                    ranked.append((-profit, key))
+                ranked.sort()
+                cache[(m, p.size > 0)] = ranked
+            used = 0
+            for negative_profit, key in list(ranked):
+                if p.size == 0 or fund.cash >= 0 or used >= MAX_ADL_COUNTERPARTIES:
                     break
                 owner, sub, _, _ = L.unpack_account(host.sload(L.account(key)))
                 other = self._load_touched(ctx, owner, sub)
-                before = abs(other.positions[m].size)
+                held = other.positions.get(m)
+                if held is None or held.size == 0 or (held.size > 0) == (p.size > 0):
+                    ranked.remove((negative_profit, key))
+                    continue
+                used += 1
+                before = abs(held.size)
                 qty = min(abs(p.size), before) * (1 if p.size > 0 else -1)
                 self._transfer(ctx, fund, other, mk, qty, price)
                 profit = max(-negative_profit, 0) * abs(qty) // before

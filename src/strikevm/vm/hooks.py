@@ -8,8 +8,10 @@ withdrawals). Each step runs as its own system transaction:
 * caller and origin ``SYSTEM_ADDRESS`` (0xff..fe), gas price 0, no gas bought, no
   nonce, the system address is never touched or created;
 * a gas budget of :data:`HOOK_GAS` (30,000,000, the EIP-4788 system-call budget) per
-  contract per phase, metered by the host exactly as calls are; the gas is not
-  counted in the block's ``gasUsed`` (as EIP-4788's call is not);
+  contract per phase, or the contract's own ``begin_block_gas``/``end_block_gas`` when it
+  declares one (the clearinghouse's liquidation pass: 200,000,000, bounded further by its
+  own per-block check and liquidation budgets), metered by the host exactly as calls
+  are; the gas is not counted in the block's ``gasUsed`` (as EIP-4788's call is not);
 * contracts run in ascending address order;
 * the host policy applies (non-reentrant; the step may call EVM contracts);
 * a step that reverts, runs out of gas or raises is reverted alone (its faults are
@@ -66,7 +68,8 @@ def run_block_hooks(
             state, env, TxEnv(origin=SYSTEM_ADDRESS, gas_price=0),
             engine=engine, system=system, spec=spec,
         )  # fmt: skip
-        msg = Message(SYSTEM_ADDRESS, address, 0, b"", HOOK_GAS, state.code(address), address)
+        gas = getattr(contract, f"{phase}_block_gas", HOOK_GAS)
+        msg = Message(SYSTEM_ADDRESS, address, 0, b"", gas, state.code(address), address)
         checkpoint = state.checkpoint()
         result = enter(evm, contract, msg, step)
         if result.success:
