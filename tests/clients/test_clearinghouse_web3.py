@@ -2,11 +2,12 @@
 
 One real ``strikevm node`` process (ephemeral dev chain) for the module; the tests run in
 order and share its chain: the client's ABIs and EIP-712 digests, deposits, perp and option
-fills (``fill`` and ``matchOrders``), an oracle move, funding accrued block by block, the
-switch of a hedged book to portfolio margin, expiry (the clock moved with
-``evm_setNextBlockTimestamp`` while the oracle stays fresh and the TWAP window before expiry
-gets observations), settlement, withdrawals, events decoded by web3.py from receipts and
-``eth_getLogs``, and a cash slot and a position slot proved with ``eth_getProof``.
+fills (``fill`` and ``matchOrders``), an oracle move, an American put exercised, funding
+accrued block by block, the switch of a hedged book to portfolio margin, expiry (the clock
+moved with ``evm_setNextBlockTimestamp`` while the oracle stays fresh and the TWAP window
+before expiry gets observations), settlement, withdrawals, events decoded by web3.py from
+receipts and ``eth_getLogs``, and a cash slot and a position slot proved with
+``eth_getProof``.
 
 Accounts (dev mnemonic): 1 maker (sub 0 perps and futures, sub 1 options), 2 taker (same
 split), 3 a hedged book in portfolio mode, 4 a relayer of matched orders; 6 relays oracle
@@ -56,7 +57,7 @@ sys.path.insert(0, str(ROOT / "tests" / "rpc"))
 from rpchelpers import NodeProcess  # noqa: E402
 
 ETH_PERP, BTC_PERP, ETH_FUT = 0, 1, 2
-CALL_3000, PUT_3000 = 5, 6
+CALL_3000, PUT_3000, AM_PUT_3000 = 5, 6, 9
 USDC = 10**6
 SCALE = 10**12  # wad -> USDC units
 PUBLISHERS = [dev_account(i) for i in (7, 8, 9)]
@@ -239,6 +240,23 @@ def test_oracle_move_marks_the_perp(w3: Web3, ex: dict[str, Any]) -> None:
     assert ex["taker"].account().unrealized_pnl_wad == -2 * (3240 - 3001) * WAD
 
 
+def test_american_put_exercise(w3: Web3, ex: dict[str, Any]) -> None:
+    maker1, taker1 = ex["maker1"], ex["taker1"]
+    taker1.fill(maker1.place(AM_PUT_3000, False, wad(2), wad(60)))  # taker1 long 2 American puts
+    with pytest.raises(StrikeRevert) as err:
+        taker1.exercise(AM_PUT_3000, wad(1))
+    assert err.value.name == "NotInTheMoney"  # spot 3240
+    post(ex, "2980")
+    cash = maker1.cash(), taker1.cash()
+    receipt = taker1.exercise(AM_PUT_3000, wad(1))
+    event = taker1.events(receipt, ["Exercise"])[0]["args"]
+    assert (event["market"], event["owner"], event["subaccount"], event["size"], event["payout"]) == (
+        AM_PUT_3000, dev_account(2).address, 1, WAD, 20 * USDC)  # fmt: skip
+    assert taker1.cash() - cash[1] == 20 * USDC and maker1.cash() - cash[0] == -20 * USDC
+    assert taker1.position(AM_PUT_3000) == (WAD, 0) and maker1.position(AM_PUT_3000) == (-WAD, 0)
+    post(ex, "3240")
+
+
 def test_funding_accrues_block_by_block(w3: Web3, ex: dict[str, Any]) -> None:
     maker, taker = ex["maker"], ex["taker"]
     start_block = w3.eth.block_number + 1
@@ -330,14 +348,14 @@ def test_expiry_settles(w3: Web3, ex: dict[str, Any]) -> None:
     settle_price = (3200 * 900 + 3400 * 900) // 1800
     cash = maker1.cash(), taker1.cash()
     start = w3.eth.block_number + 1
-    for m in (ETH_FUT, CALL_3000, PUT_3000):
+    for m in (ETH_FUT, CALL_3000, PUT_3000, AM_PUT_3000):
         receipt = taker1.settle(m)
         event = taker1.events(receipt, ["Settle"])[0]["args"]
         assert (event["market"], event["price"]) == (m, wad(settle_price))
         assert taker1.market(m).settled
     logs = taker1.contract.events.Settle.get_logs(from_block=start)
-    assert [e["args"]["market"] for e in logs] == [ETH_FUT, CALL_3000, PUT_3000]
-    # the view already counts the pending settlement: 4 calls pay 300 each, 3 puts nothing
+    assert [e["args"]["market"] for e in logs] == [ETH_FUT, CALL_3000, PUT_3000, AM_PUT_3000]
+    # the view already counts the pending settlement: 4 calls pay 300 each, the puts nothing
     assert taker1.account().collateral_value_wad == (cash[1] + 4 * 300 * USDC) * SCALE
     taker1.settle_account()
     maker1.settle_account()
