@@ -94,6 +94,7 @@ USDC = 10**6
 DAY = 86_400
 T0 = 1_800_000_000
 CH = CLEARINGHOUSE_ADDRESS
+BLOCK_GAS = 400_000_000  # room for a whole profiled run in one block
 SPOTS = {"ETH/USD": 3_000, "BTC/USD": 70_000}
 VOLS = {"ETH/USD": 60, "BTC/USD": 50}  # percent
 EXPIRY_DAYS = (7, 14, 30, 60)
@@ -160,7 +161,7 @@ class Chain:
         }  # fmt: skip
         apply_genesis(self.state, self.system, config)
         self.nonces: dict[bytes, int] = {}
-        self.env = BlockEnv(number=1, timestamp=T0, base_fee=7, chain_id=CHAIN_ID, gas_limit=60_000_000)
+        self.env = BlockEnv(number=1, timestamp=T0, base_fee=7, chain_id=CHAIN_ID, gas_limit=BLOCK_GAS)
         self.builder: BlockBuilder | None = None
         self.open()
 
@@ -178,7 +179,7 @@ class Chain:
             self.close()
         e = self.env
         self.env = BlockEnv(number=e.number + 1, timestamp=e.timestamp + seconds, base_fee=7,
-                            chain_id=CHAIN_ID, gas_limit=60_000_000)  # fmt: skip
+                            chain_id=CHAIN_ID, gas_limit=BLOCK_GAS)  # fmt: skip
         self.open()
 
     def sign(self, key_: bytes, to: int | None, data: bytes, gas: int = 3_000_000) -> Transaction:
@@ -357,7 +358,7 @@ def bench_match(chain: Chain, count: int, profile: bool) -> tuple[list[dict[str,
         seconds, gas, exec_gas = run_txs(chain, txs)
         rows.append({"market": name, "us": _us(seconds), "gas_used": int(statistics.median(gas)),
                      "exec_gas": int(statistics.median(exec_gas)), "count": count})  # fmt: skip
-        if profile and name == "perp":
+        if profile:
             txs = match_txs(chain, 2, 3, 4, market, count, nonce)
             nonce += count
             chain.next_block()
@@ -366,7 +367,7 @@ def bench_match(chain: Chain, count: int, profile: bool) -> tuple[list[dict[str,
             prof.enable()
             run_txs(chain, txs, per_block=10**9)
             prof.disable()
-            hot = hot_spots(prof, count)
+            hot += [{**r, "market": name} for r in hot_spots(prof, count)]
     return rows, hot
 
 
@@ -379,8 +380,11 @@ def hot_spots(prof: cProfile.Profile, count: int, top: int = 25) -> list[dict[st
             where = path.split("/strikevm/", 1)[1] + f":{line}({func})"
         rows.append({"function": where, "calls_per_match": calls / count,
                      "self_us": tottime / count * 1e6, "cum_us": cumtime / count * 1e6})  # fmt: skip
-    rows.sort(key=lambda r: -r["self_us"])
-    return rows[:top]
+    by_self = sorted(rows, key=lambda r: -r["self_us"])[:top]
+    by_cum = sorted((r for r in rows if r["function"].endswith(")") and ".py:" in r["function"]
+                     and not r["function"].startswith(("bench_", "threading"))),
+                    key=lambda r: -r["cum_us"])[:top]  # fmt: skip
+    return [{**r, "sort": "self"} for r in by_self] + [{**r, "sort": "cum"} for r in by_cum]
 
 
 # ===================================================== 3. through the node
@@ -686,10 +690,13 @@ def main(argv: list[str] | None = None) -> int:
         for r in results["match"]:
             print(f"{r['market']:>8} {r['us']:>8.0f} {r['gas_used']:>10,} {r['exec_gas']:>10,}")
     if results.get("profile"):
-        print("\ncProfile of matchOrders (perp), per matchOrders; profiler overhead inflates every figure")
-        print(f"{'self us':>8} {'cum us':>8} {'calls':>7}  function")
-        for r in results["profile"]:
-            print(f"{r['self_us']:>8.1f} {r['cum_us']:>8.1f} {r['calls_per_match']:>7.1f}  {r['function']}")
+        for market, order in (("perp", "self"), ("perp", "cum"), ("option", "self"), ("option", "cum")):
+            print(f"\ncProfile of matchOrders ({market}), per matchOrders, by {order} time "
+                  "(the profiler's overhead inflates every figure; compare them with each other)")  # fmt: skip
+            print(f"{'self us':>8} {'cum us':>8} {'calls':>7}  function")
+            for r in results["profile"]:
+                if r["sort"] == order and r["market"] == market:
+                    print(f"{r['self_us']:>8.1f} {r['cum_us']:>8.1f} {r['calls_per_match']:>7.1f}  {r['function']}")
     if "node" in results:
         n = results["node"]
         print(f"\nthrough strikevm node (on disk), {n['clients']} clients, mode {n['mode']}, market {n['market']}")
