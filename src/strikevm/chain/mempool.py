@@ -2,9 +2,10 @@
 
 The pool keeps, for each sender, its transactions by nonce. A transaction is
 *executable* when the nonces from the sender's account nonce up to it are all
-present. Executable transactions count only against the pool's total
-(``max_transactions``); ``max_per_sender`` bounds a sender's gapped (queued)
-ones, as geth does. Block production takes executable transactions highest tip first
+present. ``max_executable_per_sender`` bounds a sender's executable
+transactions (the dev node sets it to the pool's size, so that, as in geth,
+only the pool's total bounds them); ``max_per_sender`` bounds its gapped
+(queued) ones. Block production takes executable transactions highest tip first
 (ties in arrival order), always in nonce order per sender. Iteration never
 depends on hash order: senders and transactions are visited in sorted or
 arrival order.
@@ -50,6 +51,9 @@ class PoolConfig:
 
     max_transactions: int = 4096
     max_per_sender: int = 64
+    # Transactions continuing a sender's run of consecutive nonces (executable ones):
+    # 0 means max_per_sender; the dev node raises it (geth bounds them by the pool only).
+    max_executable_per_sender: int = 0
     max_nonce_gap: int = 64
     price_bump_percent: int = 10
 
@@ -127,6 +131,13 @@ class Mempool:
                 if gapped >= config.max_per_sender:
                     raise PoolFull(
                         f"txpool is full: sender already has {gapped} queued transactions"
+                    )
+            else:
+                limit = config.max_executable_per_sender or config.max_per_sender
+                executable = contiguous - account_nonce
+                if executable >= limit:
+                    raise PoolFull(
+                        f"txpool is full: sender already has {executable} pending transactions"
                     )
         if old is not None:
             self._drop(old)

@@ -275,7 +275,9 @@ class NodeConfig:
     mnemonic: str = DEV_MNEMONIC
     dev_account_count: int = 10
     engine: str = "fast"
-    pool: PoolConfig = field(default_factory=PoolConfig)
+    # geth's rule: a sender's consecutive (executable) transactions are bounded by the
+    # pool's size only; 64 gapped ones at most.
+    pool: PoolConfig = field(default_factory=lambda: PoolConfig(max_executable_per_sender=4096))
     max_log_blocks: int = 10_000
     max_log_results: int = 10_000
     # gas cap of eth_call / eth_estimateGas (0: none), as geth's --rpc.gascap
@@ -388,6 +390,7 @@ class _Snapshot:
     pool: list[Transaction]
     time_offset: int
     next_timestamp: int | None
+    skew: int = 0
 
 
 def _fmt(address: int) -> str:
@@ -464,6 +467,8 @@ class DevNode:
         self.auto_impersonate = False
         self.next_base_fee_override: int | None = None
         self._exact_timestamp: int | None = None
+        # Seconds the head's timestamp runs ahead of clock + time_offset (see _follow_time).
+        self._skew = 0
         self._stand_ins: dict[int, int] = {}  # stand-in signer address -> impersonated sender
         self.listeners.append(self._follow_time)
         # Called with each transaction that enters the pool (newPendingTransactions).
@@ -799,7 +804,7 @@ class DevNode:
             if consume:
                 self.next_timestamp = None
         else:
-            ts = max(parent.timestamp + 1, self.clock() + self.time_offset)
+            ts = max(parent.timestamp + 1, self.clock() + self.time_offset + self._skew)
         return ts
 
     def mine(self, timestamp: int | None = None) -> StoredBlock:
@@ -949,6 +954,7 @@ class DevNode:
             self.pool.transactions(),
             self.time_offset,
             self.next_timestamp,
+            self._skew,
         )
         limit = self.config.max_snapshots
         while limit and len(self._snapshots) > limit:
@@ -978,6 +984,7 @@ class DevNode:
                 pass
         self.time_offset = snap.time_offset
         self.next_timestamp = snap.next_timestamp
+        self._skew = snap.skew
         return True
 
     # ------------------------------------------------------- tx / receipts
@@ -1205,19 +1212,20 @@ class DevNode:
     def _follow_time(self, stored: StoredBlock, elapsed: int) -> None:
         """Keep evm_increaseTime relative to the head, as anvil does.
 
-        After a block with an exact timestamp (evm_setNextBlockTimestamp, evm_mine
-        with a timestamp) the clock offset becomes that timestamp minus now; after a
+        New blocks are stamped ``clock + time_offset + skew``. After a block with an
+        exact timestamp (evm_setNextBlockTimestamp, evm_mine with a timestamp) the
+        skew becomes that timestamp minus ``clock + time_offset``; after a
         block whose timestamp had to run ahead of the clock (parent + 1, as when
-        mining many blocks in one second), the offset catches up with it. So
+        mining many blocks in one second), the skew catches up with it. So
         ``evm_increaseTime(61)`` then ``evm_mine`` always moves 61 s past the head.
         """
         ts = stored.header.timestamp
-        now = self.clock()
+        now = self.clock() + self.time_offset
         if self._exact_timestamp is not None and ts == self._exact_timestamp:
             self._exact_timestamp = None
-            self.time_offset = ts - now
-        elif now + self.time_offset < ts:
-            self.time_offset = ts - now
+            self._skew = ts - now
+        elif now + self._skew < ts:
+            self._skew = ts - now
 
     def produce_block(
         self,
