@@ -232,3 +232,47 @@ def test_option_portfolio_crash(ex: Exchange) -> None:
     assert -10 * ONE < put_size <= 0
     conserved(ex, all_accounts())
     assert ADMIN_KEY  # the admin is not involved
+
+
+_CRASH = """
+import sys
+sys.path.insert(0, {here!r})
+from chhelpers import Exchange, ETH_PERP, PUT_3000, USDC
+from oraclehelpers import WAD
+from strikevm.state.root import state_root
+ex = Exchange()
+ex.prices(3000)
+ex.fund(0, usdc=1_000_000 * USDC)
+for i in (1, 2, 3):
+    ex.fund(i, usdc=(2_000 + 700 * i) * USDC)
+    assert ex.fill(i, *ex.order(0, ETH_PERP, False, 100 * WAD, 3000 * WAD, nonce=i), (10 + 4 * i) * WAD).success
+assert ex.fill(3, *ex.order(0, PUT_3000, True, 2 * WAD, 110 * WAD, nonce=9), WAD).success
+roots = []
+for price in (2950, 2880, 2800, 2700, 2600, 2700):
+    ex.next_block()
+    ex.prices(price)
+    roots.append(state_root(ex.state).hex())
+ex.next_block()
+from strikevm.finance.liquidation import EV_LIQUIDATION
+print(sum(1 for log in ex.block_logs if log.topics[0] == EV_LIQUIDATION), ",".join(roots))
+"""
+
+
+def test_crash_replayed_in_other_processes_gives_the_same_root_after_every_block() -> None:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    here = str(Path(__file__).resolve().parent)
+    outputs = set()
+    for seed in ("1", "999"):
+        env = dict(os.environ, PYTHONHASHSEED=seed)
+        out = subprocess.run([sys.executable, "-c", _CRASH.format(here=here)], env=env,
+                             capture_output=True, text=True, check=True, timeout=300)  # fmt: skip
+        outputs.add(out.stdout.strip())
+    assert len(outputs) == 1
+    liquidations, joined = next(iter(outputs)).split(" ")
+    roots = joined.split(",")
+    assert int(liquidations) >= 2  # the crash liquidated accounts in both runs alike
+    assert len(roots) == 6 and len(set(roots)) == 6
