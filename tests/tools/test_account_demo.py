@@ -90,3 +90,18 @@ def test_demo_runs_a_market() -> None:
     assert fills > 0 and rounds > 0
     assert "fill: #" in out.stdout and "maker #1: equity" in out.stdout
     assert "ETH-PERP" in out.stdout
+
+
+def test_the_five_lines_of_the_client_docstring(node: NodeProcess) -> None:
+    import strikevm.client
+
+    doc = strikevm.client.__doc__ or ""
+    start = doc.index("from web3 import Web3")
+    lines = [line.strip() for line in doc[start:].splitlines()[:5]]
+    assert lines[-1].startswith("print(ch.account().maintenance_margin)")
+    code = "\n".join(lines).replace("http://127.0.0.1:8545", node.url)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert out.returncode == 0, out.stderr
+    assert Decimal(out.stdout.strip()) >= 0
