@@ -123,7 +123,7 @@ def _feed_bytes(feed: str | bytes | int) -> bytes:
 
 def feed_name(feed: bytes | int) -> str:
     """The name of a known feed id (ETH/USD, BTC/USD, ...), else its hex."""
-    raw = _feed_bytes(feed) if not isinstance(feed, bytes) else feed
+    raw = _feed_bytes(feed)
     for name in KNOWN_FEEDS:
         if feed_id(name) == raw:
             return name
@@ -637,9 +637,10 @@ class Clearinghouse:
         mode = int(self.contract.functions.marginMode(owner, sub).call())
         return "portfolio" if mode == PORTFOLIO else "standard"
 
-    def market(self, market: int, *, fresh: bool = False) -> Market:
+    def market(self, market: int) -> Market:
+        """``getMarket`` (a settled market is final and cached; an active one is re-read)."""
         found = self._markets.get(market)
-        if found is None or fresh or found.status == 0:
+        if found is None or not found.settled:
             got = self._view(self.contract.functions.getMarket(market))
             found = Market(market, int(got[0]), bytes(got[1]), int(got[2]), int(got[3]),
                            bool(got[4]), bool(got[5]), int(got[6]), int(got[7]))  # fmt: skip
