@@ -350,14 +350,15 @@ def bench_match(chain: Chain, count: int, profile: bool) -> tuple[list[dict[str,
     for name, market in (("perp", eth["perp"][0]), ("option", atm_call)):
         warm = match_txs(chain, 2, 3, 4, market, 5, nonce)  # opens the positions: first writes
         nonce += 5
-        run_txs(chain, warm)
+        first_gas = run_txs(chain, warm)[1][0]
         txs = match_txs(chain, 2, 3, 4, market, count, nonce)
         nonce += count
         chain.next_block()
         chain.prices()
         seconds, gas, exec_gas = run_txs(chain, txs)
         rows.append({"market": name, "us": _us(seconds), "gas_used": int(statistics.median(gas)),
-                     "exec_gas": int(statistics.median(exec_gas)), "count": count})  # fmt: skip
+                     "exec_gas": int(statistics.median(exec_gas)), "count": count,
+                     "first_gas_used": first_gas})  # fmt: skip
         if profile:
             txs = match_txs(chain, 2, 3, 4, market, count, nonce)
             nonce += count
@@ -425,7 +426,14 @@ class Rpc:
         self.send(*raw_hash)
         got = self.receipt(raw_hash[1])
         if int(got["status"], 16) != 1:
-            raise RuntimeError(f"setup transaction {raw_hash[1]} failed")
+            tx = self.call("eth_getTransactionByHash", [raw_hash[1]])
+            reply = {"from": tx["from"], "to": tx["to"], "data": tx["input"], "gas": tx["gas"]}
+            try:
+                self.call("eth_call", [reply, "latest"])
+                why = "no revert when replayed"
+            except RuntimeError as exc:
+                why = str(exc)
+            raise RuntimeError(f"setup transaction {raw_hash[1]} failed: {why}")
         return got
 
     def eth_call(self, to: int, data: bytes) -> bytes:
@@ -584,7 +592,7 @@ def bench_node(matches: int, clients: int, mode: str, market_name: str, workdir:
             to = Order(address(takers[c]), 0, market, True, size, price, far, n, 0)
             args = [order_tuple(mo), sign_order(mo, makers[c], NODE_CHAIN), order_tuple(to), sign_order(to, takers[c], NODE_CHAIN), size]
             data = selector(MATCH_SIG) + eth_encode([ORDER_TUPLE, "bytes", ORDER_TUPLE, "bytes", "uint256"], args)
-            return signer.tx(devs[c], CH, data, gas=600_000)
+            return signer.tx(devs[c], CH, data, gas=1_500_000)
 
         for c in range(clients):
             got = rpc.send_ok(match(c, 0))
@@ -686,9 +694,9 @@ def main(argv: list[str] | None = None) -> int:
         for r in results["margin"]:
             print(f"{r['positions']:>9} {r['mode']:>10} {r['first_us']:>10.0f} {r['cached_us']:>10.0f} {r['gas']:>10,}")
         print("\nmatchOrders in process (BlockBuilder.add, standard margin; median)")
-        print(f"{'market':>8} {'us':>8} {'gas used':>10} {'exec gas':>10}")
+        print(f"{'market':>8} {'us':>8} {'gas used':>10} {'exec gas':>10} {'first match gas':>16}")
         for r in results["match"]:
-            print(f"{r['market']:>8} {r['us']:>8.0f} {r['gas_used']:>10,} {r['exec_gas']:>10,}")
+            print(f"{r['market']:>8} {r['us']:>8.0f} {r['gas_used']:>10,} {r['exec_gas']:>10,} {r['first_gas_used']:>16,}")
     if results.get("profile"):
         for market, order in (("perp", "self"), ("perp", "cum"), ("option", "self"), ("option", "cum")):
             print(f"\ncProfile of matchOrders ({market}), per matchOrders, by {order} time "
