@@ -25,7 +25,7 @@ from typing import Any
 
 from strikevm.chain.node import DevNode, NodeError
 from strikevm.chain.pipeline import BlockBuilder
-from strikevm.chain.transaction import TransactionError
+from strikevm.chain.transaction import TransactionError, intrinsic_gas
 from strikevm.rpc.errors import InvalidParams, RpcError
 from strikevm.vm import interpreter
 from strikevm.vm.errors import (
@@ -372,7 +372,7 @@ def trace_block_transactions(
                 "to": tx.to,
                 "value": tx.value,
                 "data": tx.data,
-                "gas": tx.gas_limit,
+                "gas": tx.gas_limit - intrinsic_gas(tx),  # as anvil reports the top call
                 "nonce": tx.nonce,
                 "coinbase": env.coinbase,
             }
@@ -388,7 +388,7 @@ def trace_call(
     node: DevNode, req: Any, block: Any, options: dict[str, Any], overrides: Any = None
 ) -> Any:
     """debug_traceCall: trace a call on a scratch state at ``block`` (None: pending)."""
-    from strikevm.chain.node import CallRequest, execute_call
+    from strikevm.chain.node import CallRequest, _intrinsic, execute_call
 
     assert isinstance(req, CallRequest)
     name = tracer_name(options)
@@ -416,7 +416,7 @@ def trace_call(
         "to": req.to,
         "value": req.value,
         "data": req.data,
-        "gas": gas,
+        "gas": gas - _intrinsic(req),
         "nonce": state.nonce(req.sender),
         "coinbase": env.coinbase,
     }

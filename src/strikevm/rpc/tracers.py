@@ -170,6 +170,8 @@ class CallTracer(_Watcher):
         }
         if op in (_DELEGATECALL, _CALLCODE):
             frame["to"] = _addr(msg.code_address)
+        if op == _DELEGATECALL:
+            frame["from"] = _addr(msg.target)  # the delegating contract, as geth shows it
         if op != _STATICCALL:
             frame["value"] = hex(msg.value)
         self.stack.append(frame)
