@@ -22,7 +22,8 @@ from strikevm.finance.oracle_layout import feed_id, price_update, rate_update, v
 from strikevm.finance.system import default_registry
 from strikevm.state.account import Account
 from strikevm.state.world import WorldState
-from strikevm.vm.env import BlockEnv
+from strikevm.vm.env import BlockEnv, Message, MessageResult, TxEnv
+from strikevm.vm.evm import EVM
 
 T0 = 1_800_000_000
 ETH_FEED = feed_id("ETH/USD")
@@ -54,10 +55,16 @@ def selector(signature: str) -> bytes:
 
 
 class Exchange:
-    def __init__(self, markets: list[dict[str, Any]] | None = None, holders: list[int] | None = None) -> None:
+    def __init__(
+        self, markets: list[dict[str, Any]] | None = None, holders: list[int] | None = None, *,
+        collateral: list[dict[str, Any]] | None = None, expiries: list[int] | None = None,
+        extra_holders: list[int] | None = None,
+    ) -> None:  # fmt: skip
         self.system = default_registry()
         holders = holders if holders is not None else TRADERS
-        self.state = WorldState({a: Account(balance=10**24) for a in (*holders, ADMIN)})
+        self.expiries = expiries if expiries is not None else [EXPIRY]
+        funded = (*holders, ADMIN, *(extra_holders or ()))
+        self.state = WorldState({a: Account(balance=10**24) for a in funded})
         config = {
             "accounts": dev_token_accounts(holders),
             "oracle": {**oracle_config(feed_spec(), feed_spec("USD", kind="rate", decimals=18,
@@ -66,7 +73,7 @@ class Exchange:
             "clearinghouse": {
                 "admin": f"0x{ADMIN:040x}",
                 "rateFeed": "USD",
-                "collateral": [
+                "collateral": collateral if collateral is not None else [
                     {"token": f"0x{USDC_ADDRESS:040x}", "decimals": 6},
                     {"token": f"0x{WETH_ADDRESS:040x}", "decimals": 18, "haircutBps": 1000, "feed": "ETH/USD"},
                 ],
@@ -115,7 +122,8 @@ class Exchange:
     def prices(self, spot: int, conf: int = E8 // 10, vol: int | None = 6 * WAD // 10, rate: int | None = 0) -> None:
         ups = [price_update(k, ETH_FEED, spot * E8, conf, self.now, CHAIN_ID) for k in PUBLISHER_KEYS]
         if vol is not None:
-            ups += [volatility_update(k, ETH_FEED, EXPIRY, vol, 0, 0, self.now, CHAIN_ID) for k in PUBLISHER_KEYS]
+            ups += [volatility_update(k, ETH_FEED, e, vol, 0, 0, self.now, CHAIN_ID)
+                    for e in self.expiries if e > self.now for k in PUBLISHER_KEYS]
         if rate is not None:
             ups += [rate_update(k, USD_FEED, rate, self.now, CHAIN_ID) for k in PUBLISHER_KEYS]
         data = selector("updatePrices(bytes[])") + eth_encode(["bytes[]"], [ups])
@@ -167,6 +175,32 @@ class Exchange:
     def cash(self, i: int, sub: int = 0) -> int:
         key_ = L.account_key(TRADERS[i], sub)
         return L.signed(self.state.sload(CLEARINGHOUSE_ADDRESS, L.cash(key_)), 256)
+
+    def static(self, to: int, data: bytes, caller: int = ADMIN) -> MessageResult:
+        """A read-only call outside any transaction: no nonce, no gas bought, state untouched."""
+        state = self.state
+        state.begin_transaction()
+        mark = state.checkpoint()
+        evm = EVM(state, self.env, TxEnv(origin=caller), system=self.system)
+        msg = Message(caller, to, 0, data, 30_000_000, state.code(to), to, is_static=True)
+        try:
+            return evm.process_message(msg)
+        finally:
+            state.revert(mark)
+            state.begin_transaction()
+
+    def read(self, to: int, signature: str, types: list[str], args: list[Any], out: list[str]) -> tuple[Any, ...]:
+        result = self.static(to, selector(signature) + eth_encode(types, args))
+        assert result.success, result.output.hex()
+        return tuple(eth_decode(out, result.output))
+
+    def balance_of(self, token: int, holder: int) -> int:
+        return self.read(token, "balanceOf(address)", ["address"], [_a(holder)], ["uint256"])[0]
+
+    def storage(self, address_: int) -> dict[int, int]:
+        """The non-zero storage of an account (for before/after comparisons)."""
+        acct = self.state.accounts.get(address_)
+        return {k: v for k, v in acct.storage.items() if v} if acct is not None else {}
 
     def ledger(self) -> dict[str, int]:
         """Quote-token ledger straight from storage (for conservation checks)."""
