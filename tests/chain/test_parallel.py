@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from eth_abi import encode as eth_encode
 
+from strikevm.chain import parallel
 from strikevm.chain.block import (
     Block,
     Header,
@@ -124,6 +125,7 @@ def execute(state: WorldState, env: BlockEnv, txs: list[Transaction], system: An
             workers: int, **kw: Any) -> tuple[BlockResult, ParallelStats, tuple[Any, ...]]:  # fmt: skip
     builder = BlockBuilder(state, env, system=system)
     builder.begin()
+    kw.setdefault("min_gas_per_tx", 0)  # the mechanism, not the decision rule
     stats = execute_transactions(builder, txs, workers=workers, **kw)
     result = builder.finish()
     written, slots, deleted = state.take_dirty()
@@ -319,15 +321,22 @@ def test_small_and_single_transaction_blocks_are_sequential(world: tuple[Chain, 
     stats = assert_same(chain.state, chain.env(), one, chain.system)
     assert stats.mode == "sequential" and stats.reason.startswith("1 transactions")
     chain.nonces = list(nonces)
+    heavy = [chain.tx(i, ADDRS[1], value=5, gas=21_000) for i in range(40)]
+    stats = assert_same(chain.state, chain.env(), heavy, chain.system, min_gas_per_tx=None)
+    assert stats.mode == "sequential" and "gas per transaction" in stats.reason
+    chain.nonces = list(nonces)
     few = [chain.tx(i, ADDRS[1], value=5, gas=21_000) for i in range(10)]
     stats = assert_same(chain.state, chain.env(), few, chain.system)
     assert stats.mode == "sequential"
     chain.nonces = nonces
 
 
-def test_apply_block_with_workers(world: tuple[Chain, Contracts]) -> None:
+def test_apply_block_with_workers(
+    world: tuple[Chain, Contracts], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """apply_block(workers=2) accepts the block sequential execution accepts, and rejects
     an invalid one for the same reason."""
+    monkeypatch.setattr(parallel, "MIN_GAS_PER_TX", 0)
     chain, c = world
     rng = random.Random(7)
     nonces = list(chain.nonces)

@@ -65,7 +65,7 @@ from strikevm.chain.executor import TxResult, apply_transaction
 from strikevm.chain.transaction import Transaction, TransactionError
 from strikevm.state.account import Account
 from strikevm.state.overlay import MISSING, LazyAccounts, LazyStorage
-from strikevm.state.world import WorldState
+from strikevm.state.world import Log, WorldState
 from strikevm.vm.env import GAS_PER_BLOB
 
 if TYPE_CHECKING:
@@ -73,12 +73,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ABORT_CONFLICT_RATE",
+    "MIN_GAS_PER_TX",
     "MIN_PARALLEL_TXS",
     "BlockTransactionError",
     "ParallelStats",
     "TxView",
     "WriteSet",
     "apply_writes",
+    "choose_mode",
     "default_workers",
     "execute_transactions",
     "validate_reads",
@@ -88,6 +90,7 @@ MIN_PARALLEL_TXS = 32  # fewer transactions: the sequential path (fork and IPC d
 ABORT_CONFLICT_RATE = 0.5  # forked results re-executed above this share: finish sequentially
 ABORT_MIN_SAMPLES = 8  # forked results seen before the abort rule applies
 MAX_BATCH = 32
+MIN_GAS_PER_TX = 100_000  # less work per transaction: the per-transaction overhead dominates
 
 _NONCE = Account.nonce  # the slot descriptors of the plain account fields
 _BALANCE = Account.balance
@@ -442,6 +445,27 @@ def run_optimistic(
     return result, ws
 
 
+def _pack(item: tuple[TxResult, WriteSet] | None) -> tuple[Any, ...] | None:
+    """Plain tuples pickle several times faster than dataclasses and slotted objects."""
+    if item is None:
+        return None
+    r, ws = item
+    logs = tuple((log.address, log.topics, log.data) for log in r.logs)
+    return (
+        (r.success, r.gas_used, r.output, logs, r.contract_address, r.effective_gas_price,
+         r.blob_gas_used, r.error, r.gas_spent),
+        (ws.writes, ws.deleted, ws.touched, ws.reads),
+    )  # fmt: skip
+
+
+def _unpack(packed: tuple[Any, ...]) -> tuple[TxResult, WriteSet]:
+    r, ws = packed
+    success, gas_used, output, logs, created, price, blob_gas, error, spent = r
+    result = TxResult(success, gas_used, output, [Log(a, t, d) for a, t, d in logs], created,
+                      price, blob_gas, error, spent)  # fmt: skip
+    return result, WriteSet(*ws)
+
+
 # ------------------------------------------------------------------ metrics
 
 
@@ -497,12 +521,31 @@ class ParallelStats:
 # ------------------------------------------------------------------ the executor
 
 
-def choose_mode(txs: Sequence[Transaction], workers: int, *, min_txs: int) -> str | None:
-    """Why the block runs sequentially, or None to run it in parallel."""
+def choose_mode(
+    txs: Sequence[Transaction],
+    workers: int,
+    *,
+    min_txs: int = MIN_PARALLEL_TXS,
+    min_gas_per_tx: int = MIN_GAS_PER_TX,
+    gas_used: int | None = None,
+) -> str | None:
+    """Why the block runs sequentially, or None to run it in parallel.
+
+    The cost of running a transaction on a forked executor (recording view,
+    write set, transfer, validation, commit) is paid per transaction and per
+    account and slot touched, whatever the gas: transactions doing little work
+    cost more in parallel than in sequence. ``gas_used`` (the header's, when a
+    received block is imported) or else the sum of the gas limits gives the
+    average work per transaction.
+    """
+    n = len(txs)
     if workers <= 1:
         return "one executor"
-    if len(txs) < max(2, min_txs):
-        return f"{len(txs)} transactions (parallel from {max(2, min_txs)})"
+    if n < max(2, min_txs):
+        return f"{n} transactions (parallel from {max(2, min_txs)})"
+    gas = gas_used if gas_used is not None else sum(tx.gas_limit for tx in txs)
+    if gas < min_gas_per_tx * n:
+        return f"{gas // n} gas per transaction (parallel from {min_gas_per_tx})"
     return None
 
 
@@ -525,7 +568,9 @@ def execute_transactions(
     txs: Sequence[Transaction],
     *,
     workers: int,
-    min_txs: int = MIN_PARALLEL_TXS,
+    min_txs: int | None = None,
+    min_gas_per_tx: int | None = None,
+    gas_used: int | None = None,
     batch: int | None = None,
     abort_rate: float = ABORT_CONFLICT_RATE,
 ) -> ParallelStats:
@@ -537,7 +582,13 @@ def execute_transactions(
     """
     t0 = time.perf_counter()
     n = len(txs)
-    reason = choose_mode(txs, workers, min_txs=min_txs)
+    reason = choose_mode(
+        txs,
+        workers,
+        min_txs=MIN_PARALLEL_TXS if min_txs is None else min_txs,
+        min_gas_per_tx=MIN_GAS_PER_TX if min_gas_per_tx is None else min_gas_per_tx,
+        gas_used=gas_used,
+    )
     if reason is None and not hasattr(os, "fork"):  # pragma: no cover - not POSIX
         reason = "no fork() on this platform"
     if reason is not None:
@@ -549,11 +600,18 @@ def execute_transactions(
     size = batch or batch_size(n, workers)
     batches = [(start, min(start + size, n)) for start in range(0, n, size)]
     stats = ParallelStats("parallel", "parallel", workers, n, batch_size=size)
-    children = _fork_executors(builder, txs, batches, workers)
+    _reap(block=len(_UNREAPED) > 64)
+    # The objects that exist now stay out of the collector's reach until the block is
+    # done: a full collection would write to every page the executors share.
+    gc.freeze()
     try:
-        _commit_loop(builder, txs, batches, workers, children, stats, abort_rate)
+        children = _fork_executors(builder, txs, batches, workers)
+        try:
+            _commit_loop(builder, txs, batches, workers, children, stats, abort_rate)
+        finally:
+            _stop(children)
     finally:
-        _stop(children)
+        gc.unfreeze()
     stats.wall_seconds = time.perf_counter() - t0
     return stats
 
@@ -573,23 +631,19 @@ def _fork_executors(
     workers: int,
 ) -> dict[int, _Child]:
     children: dict[int, _Child] = {}
-    gc.collect()
-    gc.freeze()  # the shared heap stays shared: the collector does not write to it
-    try:
-        for w in range(1, workers):
-            read_fd, write_fd = os.pipe()
-            with contextlib.suppress(OSError, AttributeError):
-                import fcntl
+    for w in range(1, workers):
+        read_fd, write_fd = os.pipe()
+        with contextlib.suppress(OSError, AttributeError):
+            import fcntl
 
-                fcntl.fcntl(write_fd, 1031, 1 << 20)  # F_SETPIPE_SZ: 1 MiB
-            pid = os.fork()
-            if pid == 0:  # pragma: no cover - runs in the child
-                os.close(read_fd)
-                _child_main(builder, txs, batches[w::workers], write_fd)
-            os.close(write_fd)
-            children[w] = _Child(pid, read_fd)
-    finally:
-        gc.unfreeze()
+            fcntl.fcntl(write_fd, 1031, 1 << 20)  # F_SETPIPE_SZ: 1 MiB
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the child
+            os.close(read_fd)
+            gc.disable()  # short-lived: the collector would only copy shared pages
+            _child_main(builder, txs, batches[w::workers], write_fd)
+        os.close(write_fd)
+        children[w] = _Child(pid, read_fd)
     return children
 
 
@@ -610,7 +664,7 @@ def _child_main(  # pragma: no cover - runs in the forked executor
             out = []
             for index in range(start, end):
                 try:
-                    out.append(run_optimistic(state, builder, txs[index]))
+                    out.append(_pack(run_optimistic(state, builder, txs[index])))
                 except Exception:  # noqa: BLE001 - the main process re-executes it
                     out.append(None)
             payload = (time.perf_counter() - t, out)
@@ -653,16 +707,29 @@ def _read_message(child: _Child) -> Any:
         buf += chunk
 
 
+_UNREAPED: list[int] = []  # stopped executors not yet reaped (their teardown takes ms)
+
+
+def _reap(*, block: bool = False) -> None:
+    for pid in list(_UNREAPED):
+        try:
+            done, _ = os.waitpid(pid, 0 if block else os.WNOHANG)
+        except ChildProcessError:
+            done = pid
+        if done:
+            _UNREAPED.remove(pid)
+
+
 def _stop(children: dict[int, _Child]) -> None:
+    """Kill the executors (those still running) without waiting for their teardown."""
     for child in children.values():
         with contextlib.suppress(ProcessLookupError):
             os.kill(child.pid, signal.SIGKILL)
-    for child in children.values():
         with contextlib.suppress(OSError):
             os.close(child.fd)
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(child.pid, 0)
+        _UNREAPED.append(child.pid)
     children.clear()
+    _reap()
 
 
 def _commit_loop(
@@ -699,7 +766,7 @@ def _commit_loop(
             index = start + offset
             stats.optimistic += 1
             if item is not None:
-                result, ws = item
+                result, ws = _unpack(item)
                 tx = txs[index]
                 if _fits(builder, tx) and validate_reads(state, ws.reads):
                     apply_writes(state, ws)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from strikevm.chain.block import (
     EMPTY_OMMERS_HASH,
@@ -210,17 +211,21 @@ class BlockBuilder:
         self.tx_results.append(result)
         self._cumulative.append(self.gas_used)
 
-    def add_transactions(self, txs: Sequence[Transaction], *, workers: int = 1) -> ParallelStats:
+    def add_transactions(
+        self, txs: Sequence[Transaction], *, workers: int = 1, **options: Any
+    ) -> ParallelStats:
         """Include a fixed list of transactions, in order, with up to ``workers`` executors.
 
         The result is that of calling :meth:`add` on each (``chain.parallel``);
         a refused transaction raises
         :class:`~strikevm.chain.parallel.BlockTransactionError` with its index,
-        the transactions before it being included.
+        the transactions before it being included. ``options`` go to
+        :func:`~strikevm.chain.parallel.execute_transactions` (``gas_used``,
+        ``min_txs``, ``min_gas_per_tx``, ``batch``, ``abort_rate``).
         """
         if not self._begun:
             self.begin()
-        self.parallel = execute_transactions(self, txs, workers=workers)
+        self.parallel = execute_transactions(self, txs, workers=workers, **options)
         return self.parallel
 
     @property
@@ -387,7 +392,7 @@ def apply_block(
     builder.begin()
     if workers > 1:
         try:
-            builder.add_transactions(block.transactions, workers=workers)
+            builder.add_transactions(block.transactions, workers=workers, gas_used=header.gas_used)
         except BlockTransactionError as exc:
             raise InvalidBlock(str(exc)) from exc.error
     else:
