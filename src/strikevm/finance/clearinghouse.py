@@ -18,7 +18,8 @@ interface: ``contracts/IStrikeClearinghouse.sol``; docs: ``docs/clearinghouse.md
   clearing pool (sharded); options move the premium between the two sides at the fill.
   Funding accrues on a cumulative index per perp market, updated once per block by the
   begin-block step (premium = EMA of the previous block's fill VWAP over the oracle
-  index, clamped as dYdX/Hyperliquid: ``F = P + clamp(i - P, ±0.05%)``, ``|F| <= cap``)
+  index, 0 for a block without fills, clamped as dYdX/Hyperliquid:
+  ``F = P + clamp(i - P, ±0.05%)``, ``|F| <= cap``)
   and applied lazily when an account is touched.
 * **Expiry**: ``settle(market)`` after expiry fixes the oracle TWAP over the market's
   window; each account's expired positions are cash-settled against the pool when it is
@@ -969,10 +970,9 @@ class StrikeClearinghouse(RiskEngine):
             if block == previous:
                 size += s
                 notional += n
+        sample = 0  # a block without fills carries no premium information: the EMA decays
         if size:
             vwap = notional * WAD // size
-        sample = 0
-        if vwap:
             sample = max(-PREMIUM_CLAMP, min(PREMIUM_CLAMP, (vwap - spot) * WAD // spot))
         dt = now - last
         ema += (sample - ema) * min(dt, FUNDING_EMA_WINDOW) // FUNDING_EMA_WINDOW
