@@ -68,6 +68,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=250_000,
         help="accounts plus storage slots of the on-disk state kept in memory (0: unbounded)",
     )
+    parser.add_argument(
+        "--exec-workers",
+        type=_workers,
+        default=None,
+        help="executors for re-executing a block's transactions in parallel "
+        "(chain.parallel; default: the cores available, 1 = sequential)",
+    )
     limits = parser.add_argument_group("denial-of-service limits (0 disables one)")
     limits.add_argument(
         "--rpc-gas-cap",
@@ -144,6 +151,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=64 * 1024 * 1024,
         help="bytes waiting for a WebSocket client before it is disconnected (default 64 MiB)",
     )
+
+
+def _workers(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("at least 1 (1 = sequential)")
+    return value
+
+
+def exec_workers(args: argparse.Namespace) -> int:
+    """The ``--exec-workers`` value, the available cores when not given."""
+    from strikevm.chain.parallel import default_workers
+
+    given = getattr(args, "exec_workers", None)
+    return given if given is not None else default_workers()
 
 
 def _count(text: str) -> int:
@@ -268,6 +290,7 @@ def run(args: argparse.Namespace, out: IO[str] | None = None) -> int:
         )
         mining = f"every {args.block_time}s" if args.block_time else "on each transaction"
         out.write(f"Mining:            {mining}\n")
+        out.write(f"Exec workers:      {exec_workers(args)} (block re-execution)\n")
         out.flush()
 
         def on_block(stored: StoredBlock, elapsed_ns: int) -> None:
