@@ -51,7 +51,7 @@ def held(w3: Web3, ch: Clearinghouse) -> int:
     return int(ch.token("USDC").functions.balanceOf(Web3.to_checksum_address(CLEARINGHOUSE)).call())
 
 
-def test_crash_liquidates_through_the_node(w3: Web3) -> None:
+def test_crash_liquidates_through_the_node(w3: Web3, node: NodeProcess) -> None:
     maker = Clearinghouse(w3, dev_account(1))
     trader = Clearinghouse(w3, dev_account(2))
     small = Clearinghouse(w3, dev_account(3))
@@ -99,6 +99,15 @@ def test_crash_liquidates_through_the_node(w3: Web3) -> None:
     pool = _pool(w3)
     assert held(w3, maker) == total + fee + pool + fund
     assert w3.eth.get_block("latest")["number"] > start
+    # the same facts in the node's Prometheus metrics
+    import urllib.request
+
+    with urllib.request.urlopen(node.url + "metrics", timeout=30) as response:  # noqa: S310
+        text = response.read().decode()
+    values = {line.split()[0]: float(line.split()[1]) for line in text.splitlines() if line and not line.startswith("#")}
+    assert values["strikevm_liquidations_total"] == names.count("Liquidation")
+    assert values["strikevm_insurance_fund"] == fund
+    assert values["strikevm_end_block_step_seconds_total"] > 0
 
 
 def _pool(w3: Web3) -> int:

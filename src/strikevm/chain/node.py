@@ -461,6 +461,7 @@ class DevNode:
         # Test seam: called with a stage name during block production ("commit"); an
         # exception it raises must leave the node exactly as before the block.
         self.fault_injector: Callable[[str], None] | None = None
+        self.last_end_step_ns = 0
         # Dev helpers (see docs/node.md): impersonated senders, the next block's base
         # fee, and the timestamp that evm_setNextBlockTimestamp asked for.
         self.impersonated: set[int] = set()
@@ -864,7 +865,10 @@ class DevNode:
                         )
                     continue
             current = None
+            finish_start = self.ticker() if self.ticker is not None else 0
             result = builder.finish()
+            # the end-of-block system steps (liquidation pass) for the metrics
+            self.last_end_step_ns = (self.ticker() - finish_start) if self.ticker is not None else 0
             receipts = result.receipts
 
             def make_header(root: bytes) -> Header:
@@ -1305,7 +1309,10 @@ class DevNode:
                         )
                     continue
             current = None
+            finish_start = self.ticker() if self.ticker is not None else 0
             result = builder.finish()
+            # the end-of-block system steps (liquidation pass) for the metrics
+            self.last_end_step_ns = (self.ticker() - finish_start) if self.ticker is not None else 0
             receipts = result.receipts
 
             def make_header(root: bytes) -> Header:

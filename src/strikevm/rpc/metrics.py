@@ -42,6 +42,7 @@ class Metrics:
         clock: Callable[[], float],
         mempool_size: Callable[[], int] = lambda: 0,
         head: Callable[[], int] = lambda: 0,
+        risk: Callable[[], tuple[int, int]] = lambda: (0, 0),
     ) -> None:
         self.known = frozenset(known_methods) | {"eth_subscribe", "eth_unsubscribe"}
         self.clock = clock
@@ -55,6 +56,14 @@ class Metrics:
         self.requests: dict[tuple[str, str], int] = {}
         self.latency: dict[str, _Histogram] = {}
         self.http_errors: dict[str, int] = {}
+        # risk engine: (accounts queued for liquidation, insurance fund cash in quote units)
+        self.risk = risk
+        self.liquidations = 0
+        self.bad_debts = 0
+        self.deleverages = 0
+        self.last_liquidations = 0
+        self.end_step_seconds = 0.0
+        self.last_end_step_seconds = 0.0
         self._lock = threading.Lock()
 
     def observe_block(self, transactions: int, gas_used: int, elapsed_ns: int) -> None:
@@ -68,6 +77,16 @@ class Metrics:
             recent.append((now, gas_used))
             while recent and recent[0][0] < now - GAS_WINDOW_SECONDS:
                 recent.popleft()
+
+    def observe_risk(self, liquidations: int, bad_debts: int, deleverages: int, step_ns: int) -> None:
+        """The block-end liquidation pass of one block: its events and its time."""
+        with self._lock:
+            self.liquidations += liquidations
+            self.bad_debts += bad_debts
+            self.deleverages += deleverages
+            self.last_liquidations = liquidations
+            self.end_step_seconds += step_ns / 1e9
+            self.last_end_step_seconds = step_ns / 1e9
 
     def observe_request(self, method: str, seconds: float, ok: bool) -> None:
         label = method if method in self.known else "unknown"
@@ -127,6 +146,25 @@ class Metrics:
                 "Transactions waiting in the mempool.",
                 [("", self.mempool_size())],
             )
+            pending, fund = self.risk()
+            metric("strikevm_accounts_at_risk", "gauge",
+                   "Accounts queued for the next block-end liquidation pass.", [("", pending)])
+            metric("strikevm_insurance_fund", "gauge",
+                   "Insurance fund cash, in the quote token's smallest unit.", [("", fund)])
+            metric("strikevm_liquidations_total", "counter", "Liquidations (protocol and keeper).",
+                   [("", self.liquidations)])
+            metric("strikevm_liquidations_last_block", "gauge",
+                   "Liquidations in the last block.", [("", self.last_liquidations)])
+            metric("strikevm_bad_debt_total", "counter", "Bad debts covered by the insurance fund.",
+                   [("", self.bad_debts)])
+            metric("strikevm_auto_deleverages_total", "counter", "Auto-deleveraged positions.",
+                   [("", self.deleverages)])
+            metric("strikevm_end_block_step_seconds_total", "counter",
+                   "Time spent in end-of-block system steps (the liquidation pass).",
+                   [("", self.end_step_seconds)])
+            metric("strikevm_end_block_step_last_seconds", "gauge",
+                   "Time of the last block's end-of-block system steps.",
+                   [("", self.last_end_step_seconds)])
             metric(
                 "strikevm_rpc_requests_total",
                 "counter",

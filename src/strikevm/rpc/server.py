@@ -316,6 +316,7 @@ class RpcServer:
             time.monotonic,
             mempool_size=lambda: len(node.pool),
             head=lambda: node.store.head_number or 0,
+            risk=lambda: _risk_state(node),
         )
         self._subs: dict[str, _Subscription] = {}
         self._sub_counter = 0
@@ -422,6 +423,7 @@ class RpcServer:
         self.metrics.observe_block(
             len(stored.block.transactions), stored.header.gas_used, elapsed_ns
         )
+        self.metrics.observe_risk(*_risk_events(stored), getattr(self.node, "last_end_step_ns", 0))
         mined = self._mined
         for index, tx in enumerate(stored.block.transactions):
             mined[tx.hash] = (stored, index)
@@ -1112,3 +1114,28 @@ class _Socket:
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
+
+
+def _risk_events(stored: StoredBlock) -> tuple[int, int, int]:
+    """(liquidations, bad debts, auto-deleverages) in a block's system receipt."""
+    from strikevm.finance.liquidation import EV_ADL, EV_BAD_DEBT, EV_LIQUIDATION
+
+    counts = {EV_LIQUIDATION: 0, EV_BAD_DEBT: 0, EV_ADL: 0}
+    for log in stored.system_logs:
+        if log.topics and log.topics[0] in counts:
+            counts[log.topics[0]] += 1
+    return counts[EV_LIQUIDATION], counts[EV_BAD_DEBT], counts[EV_ADL]
+
+
+def _risk_state(node: DevNode) -> tuple[int, int]:
+    """(accounts queued for liquidation, insurance fund cash) read from the head state."""
+    from strikevm.finance import clearinghouse_layout as L
+
+    try:
+        state = node.store.state_at(node.head().header.state_root)
+        pending = state.sload(L.CLEARINGHOUSE_ADDRESS, L.RISK_PENDING_COUNT)
+        fund_key = L.account_key(L.CLEARINGHOUSE_ADDRESS, L.INSURANCE_SUB)
+        fund = L.signed(state.sload(L.CLEARINGHOUSE_ADDRESS, L.cash(fund_key)), 256)
+    except Exception:  # noqa: BLE001 - metrics never fail a scrape
+        return 0, 0
+    return pending, fund
