@@ -206,6 +206,8 @@ def cases() -> dict[str, Callable[[], Case]]:
     out["many_contracts_thrash"] = lambda: many_contracts(300, thrash=True)
     for fam, build in FAMILIES.items():
         out[f"code24k_{fam}"] = lambda build=build: Case(build(), b"\x01" * 32)
+    # out of gas two thirds of the way: the failing block runs with per-instruction checks
+    out["code24k_add_oog"] = lambda: Case(FAMILIES["add"](), b"\x01" * 32, gas=32_000)
     out["pre01_ecrecover"] = lambda: precompile_loop(
         1, _word(1) + _word(27) + _word(2**200 + 1) + _word(2**200 + 3), 100
     )
