@@ -31,6 +31,9 @@ interface IERC20Minimal {
 /// above the strike every dollar of spot costs the vault one dollar per call sold, and a
 /// loss beyond the deposits leaves nothing to redeem (the clearing pool takes the deficit).
 ///
+/// The manager picks the maker orders, hence the premium: depositors trust it to sell at
+/// fair prices (the vault checks only the market and the side of each order).
+///
 /// Phases: Open (deposits) -> Trading (`start`, `sellCalls`) -> Closed (`close`, `redeem`).
 /// Shares are issued 1:1 with the USDC deposited. All external calls follow the
 /// checks-effects-interactions order; the clearinghouse's entry points are non-reentrant.
