@@ -38,38 +38,44 @@ from strikevm.finance.clearinghouse_layout import CLEARINGHOUSE_ADDRESS, Order, 
 from strikevm.finance.dev_tokens import USDC_ADDRESS  # noqa: E402
 from strikevm.vm.hooks import run_block_hooks  # noqa: E402
 
+PER_MAKER = 200  # trading accounts per market maker (a maker's own margin grows with size)
+
 
 def build(n: int) -> tuple[Exchange, list[bytes]]:
-    keys = [key(10_000 + i) for i in range(n + 1)]
+    makers = -(-n // PER_MAKER)
+    keys = [key(10_000 + i) for i in range(n + makers)]
     holders = [address(k) for k in keys]
     ex = Exchange(holders=holders)
     ex.prices(3000)
-    maker_key, maker = keys[0], holders[0]
-    approve = selector("approve(address,uint256)") + eth_encode(["address", "uint256"], ["0x" + CLEARINGHOUSE_ADDRESS.to_bytes(20, "big").hex(), 2**255])
+    ch = "0x" + CLEARINGHOUSE_ADDRESS.to_bytes(20, "big").hex()
+    usdc = "0x" + USDC_ADDRESS.to_bytes(20, "big").hex()
+    approve = selector("approve(address,uint256)") + eth_encode(["address", "uint256"], [ch, 2**255])
     deposit = "deposit(uint32,address,uint256)"
-    assert ex.send(maker_key, USDC_ADDRESS, approve).success
-    assert ex.ch(maker_key, deposit, ["uint32", "address", "uint256"], [0, "0x" + USDC_ADDRESS.to_bytes(20, "big").hex(), 900_000 * USDC]).success
-    sell = Order(maker, 0, ETH_PERP, False, 10**9 * WAD, 3000 * WAD, ex.now + 10**7, 1)
-    buy_put = Order(maker, 0, PUT_3000, True, 10**9 * WAD, 110 * WAD, ex.now + 10**7, 2)
-    sell_sig = sign_order(sell, maker_key, 1337)
-    put_sig = sign_order(buy_put, maker_key, 1337)
     order_t = "(address,uint32,uint32,bool,uint256,uint256,uint64,uint64,uint8)"
 
     def tup(o: Order) -> tuple:
         w = o.words()
         return ("0x" + w[0].to_bytes(20, "big").hex(), w[1], w[2], bool(w[3]), *w[4:])
 
-    for i in range(1, n + 1):
+    quotes = []
+    for j in range(makers):
+        mk, maker = keys[n + j], holders[n + j]
+        assert ex.send(mk, USDC_ADDRESS, approve).success
+        assert ex.ch(mk, deposit, ["uint32", "address", "uint256"], [0, usdc, 990_000 * USDC]).success
+        sell = Order(maker, 0, ETH_PERP, False, 10**9 * WAD, 3000 * WAD, ex.now + 10**7, 1)
+        buy_put = Order(maker, 0, PUT_3000, True, 10**9 * WAD, 110 * WAD, ex.now + 10**7, 2)
+        quotes.append((tup(sell), sign_order(sell, mk, 1337), tup(buy_put), sign_order(buy_put, mk, 1337)))
+    for i in range(n):
         k = keys[i]
+        sell, sell_sig, put, put_sig = quotes[i // PER_MAKER]
         assert ex.send(k, USDC_ADDRESS, approve).success
-        r = ex.ch(k, deposit, ["uint32", "address", "uint256"], [0, "0x" + USDC_ADDRESS.to_bytes(20, "big").hex(), 1_500 * USDC])
-        assert r.success
+        assert ex.ch(k, deposit, ["uint32", "address", "uint256"], [0, usdc, 1_500 * USDC]).success
         size = (1 + i % 8) * WAD
-        r = ex.ch(k, f"fill({order_t},bytes,uint256,uint32)", [order_t, "bytes", "uint256", "uint32"], [tup(sell), sell_sig, size, 0])
+        r = ex.ch(k, f"fill({order_t},bytes,uint256,uint32)", [order_t, "bytes", "uint256", "uint32"], [sell, sell_sig, size, 0])
         assert r.success, r.output.hex()
         if i % 3 == 0 and i % 8 < 3:
-            r = ex.ch(k, f"fill({order_t},bytes,uint256,uint32)", [order_t, "bytes", "uint256", "uint32"], [tup(buy_put), put_sig, WAD, 0])
-        if i % 10 == 0:
+            r = ex.ch(k, f"fill({order_t},bytes,uint256,uint32)", [order_t, "bytes", "uint256", "uint32"], [put, put_sig, WAD, 0])
+        if i % 10 == 9:
             ex.next_block(1)
             ex.prices(3000)
     ex.next_block(1)
