@@ -287,15 +287,17 @@ def bench_margin(chain: Chain, runs: int) -> list[dict[str, Any]]:
             got = eth_decode(["int256", "int256", "int256", "uint256", "uint256", "int256"], output)
             first: list[float] = []
             cached: list[float] = []
+            first_cpu: list[float] = []
+            cached_cpu: list[float] = []
             for _ in range(runs):
                 DEFAULT_PM.memo.clear()
-                t = time.perf_counter()
-                chain.view(data)
-                first.append(time.perf_counter() - t)
-                t = time.perf_counter()
-                chain.view(data)
-                cached.append(time.perf_counter() - t)
+                for wall, cpu in ((first, first_cpu), (cached, cached_cpu)):
+                    t, c = time.perf_counter(), time.thread_time()
+                    chain.view(data)
+                    wall.append(time.perf_counter() - t)
+                    cpu.append(time.thread_time() - c)
             out.append({"positions": count, "mode": name, "first_us": _us(first), "cached_us": _us(cached),
+                        "first_cpu_us": _us(first_cpu), "cached_cpu_us": _us(cached_cpu),
                         "gas": gas, "equity": got[2], "im": got[3], "mm": got[4]})  # fmt: skip
             chain.open()
     return out
@@ -318,8 +320,9 @@ def match_txs(chain: Chain, maker: int, taker: int, relayer: int, market: int, c
     return txs
 
 
-def run_txs(chain: Chain, txs: list[Transaction], per_block: int = 100) -> tuple[list[float], list[int], list[int]]:
+def run_txs(chain: Chain, txs: list[Transaction], per_block: int = 100) -> tuple[list[float], list[int], list[int], list[float]]:
     seconds: list[float] = []
+    cpu: list[float] = []
     gas: list[int] = []
     exec_gas: list[int] = []
     for k, tx in enumerate(txs):
@@ -327,13 +330,14 @@ def run_txs(chain: Chain, txs: list[Transaction], per_block: int = 100) -> tuple
             chain.next_block()
             chain.prices()
         assert chain.builder is not None
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.thread_time()
         result = chain.builder.add(tx)
         seconds.append(time.perf_counter() - t)
+        cpu.append(time.thread_time() - c)
         assert result.success and any(log.topics[0] == EV_FILL for log in result.logs), result.output.hex()
         gas.append(result.gas_used)
         exec_gas.append(result.gas_used - intrinsic_gas(tx))
-    return seconds, gas, exec_gas
+    return seconds, gas, exec_gas, cpu
 
 
 def bench_match(chain: Chain, count: int, profile: bool) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -355,8 +359,8 @@ def bench_match(chain: Chain, count: int, profile: bool) -> tuple[list[dict[str,
         nonce += count
         chain.next_block()
         chain.prices()
-        seconds, gas, exec_gas = run_txs(chain, txs)
-        rows.append({"market": name, "us": _us(seconds), "gas_used": int(statistics.median(gas)),
+        seconds, gas, exec_gas, cpu = run_txs(chain, txs)
+        rows.append({"market": name, "us": _us(seconds), "cpu_us": _us(cpu), "gas_used": int(statistics.median(gas)),
                      "exec_gas": int(statistics.median(exec_gas)), "count": count,
                      "first_gas_used": first_gas})  # fmt: skip
         if profile:
@@ -689,14 +693,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"StrikeClearinghouse benchmarks ({results['machine']}; load average before "
           f"{results['load_before'][0]:.2f}, after {results['load_after'][0]:.2f})")  # fmt: skip
     if "margin" in results:
-        print("\ngetAccount through the contract (static message; median microseconds)")
-        print(f"{'positions':>9} {'mode':>10} {'first us':>10} {'cached us':>10} {'gas':>10}")
+        print("\ngetAccount through the contract (static message; median microseconds, wall and thread CPU)")
+        print(f"{'positions':>9} {'mode':>10} {'first us':>10} {'cpu':>8} {'cached us':>10} {'cpu':>8} {'gas':>10}")
         for r in results["margin"]:
-            print(f"{r['positions']:>9} {r['mode']:>10} {r['first_us']:>10.0f} {r['cached_us']:>10.0f} {r['gas']:>10,}")
+            print(f"{r['positions']:>9} {r['mode']:>10} {r['first_us']:>10.0f} {r['first_cpu_us']:>8.0f} "
+                  f"{r['cached_us']:>10.0f} {r['cached_cpu_us']:>8.0f} {r['gas']:>10,}")  # fmt: skip
         print("\nmatchOrders in process (BlockBuilder.add, standard margin; median)")
-        print(f"{'market':>8} {'us':>8} {'gas used':>10} {'exec gas':>10} {'first match gas':>16}")
+        print(f"{'market':>8} {'us':>8} {'cpu us':>8} {'gas used':>10} {'exec gas':>10} {'first match gas':>16}")
         for r in results["match"]:
-            print(f"{r['market']:>8} {r['us']:>8.0f} {r['gas_used']:>10,} {r['exec_gas']:>10,} {r['first_gas_used']:>16,}")
+            print(f"{r['market']:>8} {r['us']:>8.0f} {r['cpu_us']:>8.0f} {r['gas_used']:>10,} {r['exec_gas']:>10,} "
+                  f"{r['first_gas_used']:>16,}")  # fmt: skip
     if results.get("profile"):
         for market, order in (("perp", "self"), ("perp", "cum"), ("option", "self"), ("option", "cum")):
             print(f"\ncProfile of matchOrders ({market}), per matchOrders, by {order} time "
