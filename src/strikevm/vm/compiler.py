@@ -1,9 +1,15 @@
 """Trace compiler: the fast execution path, tiered behind a cold interpreter.
 
 Code is analysed once per distinct bytecode (and fork) into basic blocks.
-Execution starts in a cold tier that interprets one basic block at a time with
-the reference interpreter's per-instruction checks; every block entry counts a
-hit on its pc and every interpreted gas unit is credited to the code. A pc is
+Execution starts in a cold tier that interprets one basic block at a time: the
+block is decoded once by the native analysis (``vm.analysis``; a run of
+JUMPDESTs at its start costs nothing more than its gas), its static gas is
+charged and its stack bounds are checked once on entry, and each instruction is
+a call of a small handler generated from the opcode table. A block that fails
+its entry checks (it will halt) is run with the reference interpreter's
+per-instruction checks instead, so it halts where and as the reference does.
+Every block entry counts a hit on its pc and every interpreted gas unit is
+credited to the code. A pc is
 *hot*, and the compiler translates the region starting there, once it has been
 entered ``HOT_ENTRIES`` times **and** the code's credit covers the largest
 region the compiler may emit (``SOURCE_PER_INSTR * (REGION_BUDGET + MAX_BLOCK)
@@ -971,11 +977,17 @@ class CompiledCode:
 
     def promote(self, pc: int) -> Region | None:
         """Count an entry of ``pc``; compile it when hot and paid for (see module doc)."""
-        if EAGER:
-            return None if pc in self.cold else self.region(pc)
         hits = self.hits.get(pc, 0) + 1
         self.hits[pc] = hits
-        if hits < HOT_ENTRIES or pc in self.cold or self.credit < self.need.get(pc, MIN_CREDIT):
+        if hits < HOT_ENTRIES and not EAGER:
+            return None
+        return self.hot(pc)
+
+    def hot(self, pc: int) -> Region | None:
+        """Compile the region at ``pc``, entered ``HOT_ENTRIES`` times, if paid for."""
+        if pc in self.cold:
+            return None
+        if not EAGER and self.credit < self.need.get(pc, MIN_CREDIT):
             return None
         return self.region(pc)
 
@@ -1026,9 +1038,11 @@ def run(f: Frame) -> None:
     """Execute ``f.code`` with compiled regions; raise an ExceptionalHalt on failure.
 
     Gas the frame spends in its own code (its consumption less what its
-    descendant frames credited) is credited to its code whenever execution
-    reaches a cold pc and when the frame ends normally, so interpreted and
-    compiled execution alike pay for compiling the code's hot regions.
+    descendant frames credited) is credited to its code whenever a cold pc becomes
+    a candidate for compilation (entered ``HOT_ENTRIES`` times) and when the frame
+    ends normally, so interpreted and compiled execution alike pay for compiling
+    the code's hot regions. (The credit is a running difference of absolute
+    amounts, so settling it only when it is read gives the same value.)
     """
     cc = compiled(f.code, getattr(f.evm, "spec", CANCUN).cache_key)
     regions = cc.regions
@@ -1037,14 +1051,18 @@ def run(f: Frame) -> None:
     tally = _TALLY
     base = f.msg.gas + tally.credited  # own gas spent = base - f.gas - tally.credited
     settled = 0
+    hits = cc.hits
     pc = 0
     while pc >= 0:
         fn = regions[pc]
         if fn is None:
-            own = base - f.gas - tally.credited
-            cc.credit += own - settled
-            settled = own
-            fn = cc.promote(pc)
+            count = hits.get(pc, 0) + 1
+            hits[pc] = count
+            if count >= HOT_ENTRIES or EAGER:
+                own = base - f.gas - tally.credited
+                cc.credit += own - settled
+                settled = own
+                fn = cc.hot(pc)
             if fn is None:
                 pc = _interpret(f, cc, pc)
                 continue
