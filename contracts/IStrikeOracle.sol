@@ -24,6 +24,10 @@ interface IStrikeOracle {
     function getPrice(bytes32 feedId)
         external view returns (uint256 price, uint256 confidence, uint256 publishTime);
 
+    /// @notice As getPrice, with price and confidence scaled to wad (18 decimals).
+    function getPriceWad(bytes32 feedId)
+        external view returns (uint256 price, uint256 confidence, uint256 publishTime);
+
     /// @notice As getPrice, reverting StalePrice when publishTime + age < block.timestamp.
     function getPriceNoOlderThan(bytes32 feedId, uint256 age)
         external view returns (uint256 price, uint256 confidence, uint256 publishTime);

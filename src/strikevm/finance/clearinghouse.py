@@ -17,8 +17,9 @@ interface: ``contracts/IStrikeClearinghouse.sol``; docs: ``docs/clearinghouse.md
 * **Accounting**: perps and futures keep (size, cost); reducing realizes P&L against the
   clearing pool (sharded); options move the premium between the two sides at the fill.
   Funding accrues on a cumulative index per perp market, updated once per block by the
-  begin-block step (premium = EMA of the previous block's fill VWAP over the oracle
-  index, 0 for a block without fills, clamped as dYdX/Hyperliquid:
+  begin-block step after a block with fills and otherwise at most once a minute
+  (premium = EMA of the previous block's fill VWAP over the oracle index, 0 for a block
+  without fills, clamped as dYdX/Hyperliquid:
   ``F = P + clamp(i - P, ±0.05%)``, ``|F| <= cap``)
   and applied lazily when an account is touched.
 * **Expiry**: ``settle(market)`` after expiry fixes the oracle TWAP over the market's
@@ -79,6 +80,7 @@ MAX_POSITIONS = 128
 MAX_SHORT_HOLDERS = 512
 FUNDING_PERIOD = 8 * 3600  # rates are per 8 hours
 FUNDING_EMA_WINDOW = 3600
+FUNDING_INTERVAL = 60  # without fills, the index is updated at most once a minute
 FUNDING_INTEREST = 10**14  # 0.01% per 8 h (Hyperliquid, Paradex, Aevo)
 FUNDING_INTEREST_CLAMP = 5 * 10**14  # ±0.05% (Hyperliquid)
 FUNDING_CAP_FACTOR = 6  # |F| <= 600% x (IM base - MM base) per 8 h (dYdX)
@@ -383,11 +385,10 @@ class StrikeClearinghouse(RiskEngine):
     def _spot(self, ctx: _Ctx, feed: int) -> int:
         found = ctx.spots.get(feed)
         if found is None:
-            got = self._oracle(ctx, "getPrice(bytes32)", feed)
-            cfg = self._oracle(ctx, "getFeed(bytes32)", feed)
-            if got is None or cfg is None:
+            got = self._oracle(ctx, "getPriceWad(bytes32)", feed)
+            if got is None:
                 ctx.host.revert(error("OracleUnavailable(bytes32)", feed))
-            found = got[0] * 10 ** (18 - cfg[2])
+            found = got[0]
             ctx.spots[feed] = found
         return found
 
@@ -939,12 +940,8 @@ class StrikeClearinghouse(RiskEngine):
     def begin_block(self, host: Host) -> bytes:
         """Accrue funding on every perpetual market (once per block)."""
         ctx = _Ctx(host)
-        count = self._global(ctx)[1]
-        for m in range(count):
-            mk = self._market(ctx, m)
-            if mk.word.kind != PERP:
-                continue
-            self._accrue(ctx, mk)
+        for i in range(host.sload(L.PERP_COUNT)):
+            self._accrue(ctx, self._market(ctx, host.sload(L.perp_at(i))))
         return b""
 
     def _accrue(self, ctx: _Ctx, mk: _Market) -> None:
@@ -956,17 +953,19 @@ class StrikeClearinghouse(RiskEngine):
             if last == 0:
                 host.sstore(L.funding(m), L.pack_funding(index, now))
             return
-        got = self._oracle(ctx, "getPrice(bytes32)", mk.underlying)
-        cfg = self._oracle(ctx, "getFeed(bytes32)", mk.underlying) if got else None
-        if got is None or cfg is None:
+        previous = host.block.number - 1
+        shards = [L.unpack_fills(host.sload(L.fills(m, shard))) for shard in range(L.SHARDS)]
+        traded = any(block == previous for block, _, _ in shards)
+        if not traded and now - last < FUNDING_INTERVAL:
+            return  # nothing new: the index is brought up to date at most once a minute
+        got = self._oracle(ctx, "getPriceWad(bytes32)", mk.underlying)
+        if got is None:
             host.sstore(L.funding(m), L.pack_funding(index, now))  # no index, no accrual
             return
-        spot = got[0] * 10 ** (18 - cfg[2])
+        spot = got[0]
         ema, vwap = L.unpack_premium(host.sload(L.funding_premium(m)))
-        previous = host.block.number - 1
         size = notional = 0
-        for shard in range(L.SHARDS):
-            block, s, n = L.unpack_fills(host.sload(L.fills(m, shard)))
+        for block, s, n in shards:
             if block == previous:
                 size += s
                 notional += n
@@ -1000,6 +999,14 @@ class StrikeClearinghouse(RiskEngine):
         for slot, value in writes:
             host.sstore(slot, value)
         host.sstore(L.GLOBAL, admin | (count + 1) << 160 | collaterals << 192)
+        if kind == PERP:
+            n = host.sload(L.PERP_COUNT)
+            host.sstore(L.perp_at(n), count)
+            host.sstore(L.PERP_COUNT, n + 1)
+        n = host.sload(L.UNDERLYING_COUNT)
+        if underlying not in [host.sload(L.underlying_at(i)) for i in range(n)]:
+            host.sstore(L.underlying_at(n), underlying)
+            host.sstore(L.UNDERLYING_COUNT, n + 1)
         host.emit([EV_MARKET, count], _words(kind, underlying, expiry, strike, is_call))
         return _words(count)
 
@@ -1188,12 +1195,24 @@ def genesis_storage(config: dict[str, Any]) -> dict[int, int]:
         if feed:
             storage[L.collateral_feed(i)] = feed_id(feed) if not str(feed).startswith("0x") else int(feed, 16)
         storage[L.token_index(token)] = i + 1
+    perps: list[int] = []
+    underlyings: list[int] = []
     for index, spec in enumerate(markets):
         spec = dict(spec)
         name = spec.get("underlying")
         spec["underlying"] = feed_id(name) if isinstance(name, str) and not name.startswith("0x") else int(str(name), 16)
         for slot, value in market_storage(index, spec):
             storage[slot] = value
+        if int(spec["kind"]) == PERP:
+            perps.append(index)
+        if spec["underlying"] not in underlyings:
+            underlyings.append(spec["underlying"])
+    for i, m in enumerate(perps):
+        storage[L.perp_at(i)] = m
+    storage[L.PERP_COUNT] = len(perps)
+    for i, feed in enumerate(underlyings):
+        storage[L.underlying_at(i)] = feed
+    storage[L.UNDERLYING_COUNT] = len(underlyings)
     rate = config.get("rateFeed")
     if rate:
         storage[L.RATE_FEED] = feed_id(rate)

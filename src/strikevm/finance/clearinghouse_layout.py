@@ -43,6 +43,7 @@ quote token, and sum(BALANCE(., i)) for every other collateral token.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from strikevm.crypto import keccak256
 
@@ -68,7 +69,9 @@ def _w(value: int) -> bytes:
 _NAMESPACES: dict[bytes, bytes] = {}
 
 
+@lru_cache(maxsize=1 << 16)
 def _slot(name: bytes, *keys: int) -> int:
+    """A pure function (memoized: slot derivation is hot and the same slots recur)."""
     prefix = _NAMESPACES.get(name)
     if prefix is None:
         prefix = _NAMESPACES[name] = keccak256(name)
@@ -396,3 +399,16 @@ def liquidatable_since(a: int) -> int:
 
 def pending_flag(a: int) -> int:
     return _slot(b"ch.pendingFlag", a)
+
+
+# market lists kept for the block steps: perpetuals (funding) and underlyings (the pass)
+PERP_COUNT = _slot(b"ch.perpCount")
+UNDERLYING_COUNT = _slot(b"ch.underlyingCount")
+
+
+def perp_at(i: int) -> int:
+    return _slot(b"ch.perp", i)
+
+
+def underlying_at(i: int) -> int:
+    return _slot(b"ch.underlyingList", i)

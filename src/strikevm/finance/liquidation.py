@@ -9,7 +9,8 @@ log-spaced buckets of 1% per underlying (storage: ``clearinghouse_layout``). The
 end-of-block pass reads each underlying's oracle spot, compares it with the spot of the
 previous pass and re-checks only the accounts whose trigger buckets the move crossed,
 plus a queue of accounts already found at risk and a small round-robin sweep of holders
-(for what spot does not capture: volatility, time). Its cost grows with the accounts at
+(``SWEEP_PER_BLOCK`` accounts every ``SWEEP_EVERY`` blocks, for what spot does not
+capture: volatility, time). Its cost grows with the accounts at
 risk, not with all accounts; with nothing at risk it reads one oracle price and one slot
 per underlying.
 
@@ -58,7 +59,8 @@ if TYPE_CHECKING:
 MAX_CHECKS = 200
 MAX_LIQUIDATIONS = 50
 MAX_PENDING = 4096
-SWEEP_PER_BLOCK = 2
+SWEEP_PER_BLOCK = 4
+SWEEP_EVERY = 8  # blocks between two sweeps
 PENALTY_BPS = 50  # 0.5% of the notional (below the 1% maintenance base), to the fund (shared with a keeper)
 KEEPER_SHARE_BPS = 5000
 AUCTION_START_BPS = 50
@@ -225,12 +227,11 @@ class RiskEngine:
         host.sstore(L.RISK_PENDING_COUNT, 0)
         frozen: set[int] = set()
         for feed in self._underlyings(ctx):
-            got = self._oracle(ctx, "getPrice(bytes32)", feed)  # type: ignore[attr-defined]
-            cfg = self._oracle(ctx, "getFeed(bytes32)", feed) if got else None  # type: ignore[attr-defined]
-            if got is None or cfg is None:
+            got = self._oracle(ctx, "getPriceWad(bytes32)", feed)  # type: ignore[attr-defined]
+            if got is None:
                 frozen.add(feed)  # stale: no liquidation at a stale price
                 continue
-            spot = got[0] * 10 ** (18 - cfg[2])
+            spot = got[0]
             ctx.spots[feed] = spot
             last = host.sload(L.risk_spot(feed))
             reached = spot
@@ -263,17 +264,14 @@ class RiskEngine:
         return b""
 
     def _underlyings(self, ctx: _Ctx) -> list[int]:
-        feeds: list[int] = []
-        for m in range(self._global(ctx)[1]):  # type: ignore[attr-defined]
-            feed = self._market(ctx, m).underlying  # type: ignore[attr-defined]
-            if feed not in feeds:
-                feeds.append(feed)
-        return feeds
+        """Underlying feeds of the markets, in first-listed order (kept by the contract)."""
+        host = ctx.host
+        return [host.sload(L.underlying_at(i)) for i in range(host.sload(L.UNDERLYING_COUNT))]
 
     def _sweep(self, ctx: _Ctx) -> list[int]:
         host = ctx.host
         markets = self._global(ctx)[1]  # type: ignore[attr-defined]
-        if not markets:
+        if not markets or host.block.number % SWEEP_EVERY:
             return []
         word = host.sload(L.SWEEP)
         m, i = word & 0xFFFFFFFF, word >> 32

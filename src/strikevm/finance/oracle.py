@@ -111,6 +111,7 @@ _ADDR = (1 << 160) - 1
 FUNCTIONS: dict[str, str] = {
     "updatePrices(bytes[])": "_update_prices",
     "getPrice(bytes32)": "_get_price",
+    "getPriceWad(bytes32)": "_get_price_wad",
     "getPriceNoOlderThan(bytes32,uint256)": "_get_price_no_older_than",
     "getEmaPrice(bytes32)": "_get_ema_price",
     "getTwap(bytes32,uint256)": "_get_twap",
@@ -474,6 +475,13 @@ class StrikeOracle:
                 host.revert(error("UnknownFeed(bytes32)", feed))
             host.revert(error("QuorumNotMet(bytes32)", feed))
         return price, conf, time
+
+    def _get_price_wad(self, host: Host, data: bytes) -> bytes:
+        """getPrice scaled to wad (18 decimals) whatever the feed's decimals."""
+        feed = self._arg(data, 0)
+        price, conf, time = self._read_price(host, feed)
+        scale = 10 ** (18 - self._config(host, feed).decimals)
+        return _words(price * scale, conf * scale, time)
 
     def _get_price(self, host: Host, data: bytes) -> bytes:
         return _words(*self._read_price(host, self._arg(data, 0)))
