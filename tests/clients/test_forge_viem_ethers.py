@@ -153,3 +153,64 @@ def test_ethers_permit_signed_by_node(node: DevNode, oz_artifacts: Path) -> None
         receipt = rpc_call(node.http_url, "eth_getTransactionReceipt", [summary[key]])
         assert receipt["status"] == "0x1"
         assert receipt["from"].lower() == summary["spender"].lower()
+
+
+# SLOAD(0)+1 -> SSTORE(0); LOG1(topic TIMESTAMP); return the new count
+COUNTER_CODE = "0x600160005401806000554260006000a160005260206000f3"
+REVERTER_CODE = "0x60046000fd"  # REVERT with 4 zero bytes
+
+
+def test_simulate_v1(node: DevNode) -> None:
+    """eth_simulateV1: two blocks, state and block overrides, logs, a revert and a halt."""
+    counter, reverter = "0x" + "5e" * 20, "0x" + "be" * 20
+    head = rpc_call(node.http_url, "eth_getBlockByNumber", ["latest", False])
+    request = {
+        "blockStateCalls": [
+            {
+                "blockOverrides": {"time": hex(int(head["timestamp"], 16) + 1000)},
+                "stateOverrides": {
+                    counter: {
+                        "code": COUNTER_CODE,
+                        "stateDiff": {"0x" + "00" * 32: "0x" + "05".rjust(64, "0")},
+                    },
+                    reverter: {"code": REVERTER_CODE},
+                },
+                "calls": [
+                    {"from": dev_accounts()[3].address, "to": counter},
+                    {"to": reverter},
+                    {"to": counter, "gas": hex(21000)},  # out of gas after the intrinsic cost
+                ],
+            },
+            {"calls": [{"to": counter}]},
+        ],
+    }
+    first, second = rpc_call(node.http_url, "eth_simulateV1", [request, "latest"])
+    number = int(head["number"], 16)
+    assert int(second["number"], 16) == int(first["number"], 16) + 1
+    assert int(first["timestamp"], 16) == int(head["timestamp"], 16) + 1000
+    assert int(second["timestamp"], 16) == int(first["timestamp"], 16) + 12
+    ok, reverted, halted = first["calls"]
+    assert (ok["status"], int(ok["returnData"], 16)) == ("0x1", 6)
+    [log] = ok["logs"]
+    assert log["address"] == counter and int(log["topics"][0], 16) == int(first["timestamp"], 16)
+    assert (log["blockHash"], log["blockNumber"]) == (first["hash"], first["number"])
+    assert (reverted["status"], reverted["returnData"]) == ("0x0", "0x00000000")
+    assert halted["status"] == "0x0" and int(halted["gasUsed"], 16) == 21000
+    assert reverted["error"] and halted["error"]
+    assert len(first["transactions"]) == 3
+    # The second block sees the first one's state.
+    assert int(second["calls"][0]["returnData"], 16) == 7
+    assert int(second["gasUsed"], 16) == int(second["calls"][0]["gasUsed"], 16)
+    if node.backend == "strikevm":  # anvil: numbered from the head, -3200, zero parentHash
+        assert int(first["number"], 16) == number + 1
+        assert reverted["error"] == {
+            "code": 3,
+            "message": "execution reverted",
+            "data": "0x00000000",
+        }
+        assert halted["error"] == {"code": -32015, "message": "out of gas"}
+        assert second["parentHash"] == first["hash"] and first["parentHash"] == head["hash"]
+        assert log["transactionHash"] == first["transactions"][0]
+    # Nothing was committed.
+    assert rpc_call(node.http_url, "eth_getCode", [counter, "latest"]) in ("0x", COUNTER_CODE)
+    assert rpc_call(node.http_url, "eth_blockNumber") == head["number"]

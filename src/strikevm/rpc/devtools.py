@@ -570,12 +570,306 @@ class DevTools:
                     return {"hash": "0x" + tx.hash.hex(), "creator": m.checksum(tx.sender)}
         return None
 
+    # ---------------------------------------------------------- simulate
+    def eth_simulateV1(self, params: list[Any]) -> list[dict[str, Any]]:  # noqa: N802
+        """geth's eth_simulateV1: blocks of calls on a scratch state, each with overrides.
+
+        ``blockStateCalls`` is a list of ``{blockOverrides, stateOverrides, calls}``;
+        each entry is one simulated block on top of the previous one (gaps in
+        ``number`` are filled with empty blocks, as geth), 12 s apart unless
+        ``time`` is given. Calls run in order on one state, so a call sees the
+        effects of the earlier ones. With ``validation`` the calls are checked as
+        transactions (nonce, fees against the block's base fee, balance, EOA sender);
+        without it they run as eth_call (no fees, nonces not checked). Each block
+        comes back as a block object (``stateRoot`` zero, as anvil) with ``calls``:
+        ``returnData``, ``logs``, ``gasUsed``, ``status`` and, when a call failed,
+        ``error`` (code 3 with the revert data, -32015 for other halts).
+        """
+        m = _m()
+        args = m._Args(params)
+        args.count(1, 2)
+        opts = params[0]
+        if not isinstance(opts, dict):
+            raise InvalidParams("invalid argument 0: expected an object")
+        unknown = set(opts) - {
+            "blockStateCalls", "validation", "traceTransfers", "returnFullTransactions"
+        }  # fmt: skip
+        if unknown:
+            raise InvalidParams(f"invalid argument 0: unknown field {sorted(unknown)[0]}")
+        specs = opts.get("blockStateCalls")
+        if not isinstance(specs, list) or not specs:
+            raise InvalidParams("invalid argument 0: blockStateCalls must be a non-empty list")
+        validation = bool(opts.get("validation", False))
+        full = bool(opts.get("returnFullTransactions", False))
+        if opts.get("traceTransfers"):
+            raise InvalidParams("traceTransfers is not supported")
+        base = self._block_param(args.get(1, "latest"))  # type: ignore[attr-defined]
+        if base is None:
+            base = self.node.head()
+        state, _ = self.node.call_state(base)
+        env0 = self.node.pending_env(base)
+        parent = base.header
+        out: list[dict[str, Any]] = []
+        for i, spec in enumerate(specs):
+            if not isinstance(spec, dict):
+                raise InvalidParams(f"blockStateCalls[{i}]: expected an object")
+            fields = m.parse_block_overrides(spec.get("blockOverrides"))
+            number = fields.pop("number", parent.number + 1)
+            if number <= parent.number:
+                raise RpcError(
+                    SIM_BLOCK_NUMBER_INVALID,
+                    f"block numbers must be in order: {number} <= {parent.number}",
+                )
+            if len(out) + number - parent.number > MAX_SIMULATE_BLOCKS:
+                raise RpcError(SIM_CLIENT_LIMIT, f"too many blocks (limit {MAX_SIMULATE_BLOCKS})")
+            while parent.number + 1 < number:  # geth fills the gap with empty blocks
+                header, block = self._sim_block(env0, parent, {}, [], [], full, validation)
+                out.append(block)
+                parent = header
+            if "timestamp" in fields and fields["timestamp"] <= parent.timestamp:
+                raise RpcError(
+                    SIM_TIMESTAMP_INVALID,
+                    f"block timestamps must be in order: {fields['timestamp']} <= "
+                    f"{parent.timestamp}",
+                )
+            overrides = m.parse_overrides(spec.get("stateOverrides"))
+            if overrides:
+                N._apply_overrides(state, overrides)
+            calls = spec.get("calls") or []
+            if not isinstance(calls, list):
+                raise InvalidParams(f"blockStateCalls[{i}].calls: expected a list")
+            env = self._sim_env(env0, parent, fields, validation)
+            results: list[tuple[N.CallRequest, int, N.CallResult]] = []
+            used = 0
+            for j, call in enumerate(calls):
+                req = m.parse_call(call, f"blockStateCalls[{i}].calls[{j}]")
+                gas = req.gas if req.gas is not None else env.gas_limit - used
+                if used + gas > env.gas_limit:
+                    raise RpcError(
+                        SIM_GAS_LIMIT_REACHED,
+                        f"block gas limit reached: {used} + {gas} > {env.gas_limit}",
+                    )
+                nonce = state.nonce(req.sender)
+                if validation:
+                    _sim_validate(state, req, nonce, env)
+                    if req.gas_price is None and req.max_fee_per_gas is None:
+                        req.max_fee_per_gas = env.base_fee
+                        req.max_priority_fee_per_gas = 0
+                try:
+                    result = N.execute_call(
+                        state,
+                        env,
+                        req,
+                        gas,
+                        engine=self.node.config.engine,
+                        system=self.node.system,
+                    )
+                except N.NodeError as exc:
+                    raise _sim_error(exc) from None
+                used += result.gas_used
+                results.append((req, nonce, result))
+            header, block = self._sim_block(env0, parent, fields, results, calls, full, validation)
+            out.append(block)
+            parent = header
+        return out
+
+    def _sim_env(self, env0: Any, parent: Any, fields: dict[str, int], validation: bool) -> Any:
+        from strikevm.chain.block import calc_base_fee, calc_excess_blob_gas
+
+        values: dict[str, Any] = {
+            "number": parent.number + 1,
+            "timestamp": parent.timestamp + 12,
+            "gas_limit": parent.gas_limit,
+            "base_fee": calc_base_fee(parent.gas_limit, parent.gas_used, parent.base_fee_per_gas),
+            "excess_blob_gas": calc_excess_blob_gas(parent.excess_blob_gas, parent.blob_gas_used),
+            "prev_randao": 0,
+        }
+        values.update(fields)
+        return replace(env0, **values)
+
+    def _sim_block(
+        self,
+        env0: Any,
+        parent: Any,
+        fields: dict[str, int],
+        results: list[tuple[N.CallRequest, int, N.CallResult]],
+        calls: list[Any],
+        full: bool,
+        validation: bool,
+    ) -> tuple[Any, dict[str, Any]]:
+        from strikevm.chain.block import Header, encode_transaction, transactions_root
+        from strikevm.chain.bloom import logs_bloom
+        from strikevm.chain.receipt import Receipt, receipts_root
+
+        m = _m()
+        env = self._sim_env(env0, parent, fields, validation)
+        chain_id = self.node.config.chain_id
+        txs = []
+        receipts = []
+        cumulative = 0
+        for req, nonce, result in results:
+            tx = replace(N._call_tx(req, result.gas_used, nonce), chain_id=chain_id)
+            if req.max_fee_per_gas is not None:
+                tx = replace(
+                    tx,
+                    max_fee_per_gas=req.max_fee_per_gas,
+                    max_priority_fee_per_gas=req.max_priority_fee_per_gas or 0,
+                )
+            if req.gas is not None:
+                tx = replace(tx, gas_limit=req.gas)
+            tx = replace(tx, hash=N.keccak256(encode_transaction(tx)))
+            txs.append(tx)
+            cumulative += result.gas_used
+            receipts.append(Receipt.of(2, result.success, cumulative, result.logs))
+        header = Header(
+            parent_hash=parent.hash,
+            coinbase=env.coinbase,
+            state_root=b"\0" * 32,
+            transactions_root=transactions_root(txs),
+            receipts_root=receipts_root(receipts),
+            logs_bloom=logs_bloom([log for _r, _n, res in results for log in res.logs]),
+            number=env.number,
+            gas_limit=env.gas_limit,
+            gas_used=cumulative,
+            timestamp=env.timestamp,
+            prev_randao=env.prev_randao.to_bytes(32, "big"),
+            base_fee_per_gas=env.base_fee,
+            excess_blob_gas=env.excess_blob_gas,
+        )
+        block_hash = header.hash
+        call_results: list[dict[str, Any]] = []
+        log_index = 0
+        for index, ((_req, _nonce, result), tx) in enumerate(zip(results, txs, strict=True)):
+            logs = []
+            for log in result.logs:
+                logs.append(
+                    {
+                        "address": m.address(log.address),
+                        "topics": [m.word(t) for t in log.topics],
+                        "data": m.data(log.data),
+                        "blockNumber": m.quantity(header.number),
+                        "blockHash": m.data(block_hash),
+                        "blockTimestamp": m.quantity(header.timestamp),
+                        "transactionHash": m.data(tx.hash),
+                        "transactionIndex": m.quantity(index),
+                        "logIndex": m.quantity(log_index),
+                        "removed": False,
+                    }
+                )
+                log_index += 1
+            entry: dict[str, Any] = {
+                "returnData": m.data(result.output),
+                "logs": logs,
+                "gasUsed": m.quantity(result.gas_used),
+                "status": "0x1" if result.success else "0x0",
+            }
+            if not result.success:
+                if isinstance(result.error, N.Revert):
+                    entry["error"] = {
+                        "code": 3,
+                        "message": N.revert_message(result.output),
+                        "data": m.data(result.output),
+                    }
+                else:
+                    entry["error"] = {"code": -32015, "message": N.halt_message(result.error)}
+            call_results.append(entry)
+        block = {
+            "number": m.quantity(header.number),
+            "hash": m.data(block_hash),
+            "parentHash": m.data(header.parent_hash),
+            "sha3Uncles": m.data(header.ommers_hash),
+            "logsBloom": m.data(header.logs_bloom),
+            "transactionsRoot": m.data(header.transactions_root),
+            "stateRoot": m.data(header.state_root),
+            "receiptsRoot": m.data(header.receipts_root),
+            "miner": m.address(header.coinbase),
+            "difficulty": "0x0",
+            "extraData": "0x",
+            "gasLimit": m.quantity(header.gas_limit),
+            "gasUsed": m.quantity(header.gas_used),
+            "timestamp": m.quantity(header.timestamp),
+            "mixHash": m.data(header.prev_randao),
+            "nonce": m.data(header.nonce),
+            "baseFeePerGas": m.quantity(header.base_fee_per_gas),
+            "withdrawalsRoot": m.data(header.withdrawals_root),
+            "withdrawals": [],
+            "blobGasUsed": "0x0",
+            "excessBlobGas": m.quantity(header.excess_blob_gas),
+            "parentBeaconBlockRoot": m.data(header.parent_beacon_block_root),
+            "uncles": [],
+            "transactions": [_sim_tx(m, tx, header, block_hash, k) for k, tx in enumerate(txs)]
+            if full
+            else [m.data(tx.hash) for tx in txs],
+            "calls": call_results,
+        }
+        return header, block
+
     def _blocks_backwards(self) -> Any:
         node = self.node
         for number in range(node.head_number, 0, -1):
             stored = node.store.block(number)
             if stored is not None:
                 yield stored
+
+
+MAX_SIMULATE_BLOCKS = 256
+# eth_simulateV1's error codes (geth internal/ethapi/errors.go, the execution-apis spec)
+SIM_NONCE_TOO_LOW = -38010
+SIM_NONCE_TOO_HIGH = -38011
+SIM_INTRINSIC_GAS = -38013
+SIM_INSUFFICIENT_FUNDS = -38014
+SIM_GAS_LIMIT_REACHED = -38015
+SIM_BLOCK_NUMBER_INVALID = -38020
+SIM_TIMESTAMP_INVALID = -38021
+SIM_SENDER_NOT_EOA = -38024
+SIM_INITCODE_TOO_LARGE = -38025
+SIM_CLIENT_LIMIT = -38026
+SIM_FEE_CAP_TOO_LOW = -32005
+
+
+def _sim_validate(state: Any, req: N.CallRequest, nonce: int, env: Any) -> None:
+    """The transaction checks that eth_simulateV1 makes with ``validation``."""
+    if req.nonce is not None and req.nonce < nonce:
+        raise RpcError(
+            SIM_NONCE_TOO_LOW,
+            f"nonce too low: address 0x{req.sender:040x}, tx: {req.nonce} state: {nonce}",
+        )
+    if req.nonce is not None and req.nonce > nonce:
+        raise RpcError(
+            SIM_NONCE_TOO_HIGH,
+            f"nonce too high: address 0x{req.sender:040x}, tx: {req.nonce} state: {nonce}",
+        )
+    if state.code(req.sender):
+        raise RpcError(SIM_SENDER_NOT_EOA, f"sender not an eoa: address 0x{req.sender:040x}")
+
+
+def _sim_error(exc: N.NodeError) -> RpcError:
+    """geth's simulate code for a transaction the simulation refuses."""
+    for cls, code in (
+        (N.NonceTooLow, SIM_NONCE_TOO_LOW),
+        (N.NonceTooHigh, SIM_NONCE_TOO_HIGH),
+        (N.IntrinsicGasTooLow, SIM_INTRINSIC_GAS),
+        (N.InsufficientFunds, SIM_INSUFFICIENT_FUNDS),
+        (N.SenderNotEOA, SIM_SENDER_NOT_EOA),
+        (N.InitcodeTooLarge, SIM_INITCODE_TOO_LARGE),
+        (N.FeeCapTooLow, SIM_FEE_CAP_TOO_LOW),
+    ):
+        if isinstance(exc, cls):
+            return RpcError(code, str(exc))
+    from strikevm.rpc.errors import from_node_error
+
+    return from_node_error(exc)
+
+
+def _sim_tx(m: Any, tx: Any, header: Any, block_hash: bytes, index: int) -> dict[str, Any]:
+    out = dict(m.format_tx(tx, None, index))
+    out.update(
+        blockHash=m.data(block_hash),
+        blockNumber=m.quantity(header.number),
+        transactionIndex=m.quantity(index),
+        gasPrice=m.quantity(min(tx.fee_cap, header.base_fee_per_gas + tx.priority_fee_cap)),
+    )
+    return out
 
 
 def _word32(value: Any) -> Any:

@@ -40,6 +40,7 @@ CALL_METHODS = frozenset(
         "eth_call",
         "eth_estimateGas",
         "eth_createAccessList",
+        "eth_simulateV1",
         "debug_traceTransaction",
         "debug_traceCall",
         "debug_traceBlockByNumber",
