@@ -486,7 +486,8 @@ class StrikeClearinghouse(RiskEngine):
         """Change a position, keeping the holder lists (every market; shorts of American options)."""
         if (p.size == 0) != (size == 0) and not ctx.dry:
             m = mk.m
-            self._list_update(ctx, L.holder_count(m), lambda i: L.holder_at(m, i),
+            sh = L.shard_of(acct.key)
+            self._list_update(ctx, L.holder_count(m, sh), lambda i: L.holder_at(m, sh, i),
                               lambda a: L.holder_index(m, a), acct.key, size != 0)  # fmt: skip
         if mk.word.american and mk.word.kind == OPTION and not ctx.dry:
             was_short, is_short = p.size < 0, size < 0

@@ -345,15 +345,18 @@ def sign_order(order: Order, key: bytes, chain_id: int, contract: int = CLEARING
 # ------------------------------------------------------------- risk engine
 # (finance.liquidation) Holders of every market, trigger-price buckets, the pass's state.
 #
-#   HOLDER_COUNT(m), HOLDER(m, i), HOLDER_INDEX(m, a)   accounts with a position in m
+#   HOLDER_COUNT(m, shard), HOLDER(m, shard, i), HOLDER_INDEX(m, a)   accounts with a
+#                        position in m, one list per shard of the account (16: trades
+#                        between different accounts rarely share a list)
 #   BAND(a, feed)        down bucket + 2^31 (32) | up bucket + 2^31 (32, at 32)
 #                        | position in the down bucket + 1 (32, at 64) | in the up bucket + 1 (32, at 96)
-#   BUCKET_COUNT(feed, side, b), BUCKET(feed, side, b, i)   accounts whose trigger price
-#                        lies in bucket b (side 0: a fall to it, 1: a rise to it)
+#   BUCKET_COUNT(feed, side, b, shard), BUCKET(feed, side, b, shard, i)   accounts whose
+#                        trigger price lies in bucket b (side 0: a fall to it, 1: a rise to
+#                        it), one list per shard of the account
 #   RISK_SPOT(feed)      spot (wad) at the last pass
 #   PENDING_COUNT, PENDING(i)   accounts found below maintenance, waiting for budget
 #   LIQUIDATABLE_SINCE(a)       block time the account was first found below maintenance
-#   SWEEP                market index (32) | holder index (32, at 32): round-robin re-check
+#   SWEEP                market (32) | shard (32, at 32) | holder index (32, at 64)
 #   INSURANCE            the insurance fund is the account (clearinghouse, subaccount 1)
 
 INSURANCE_SUB = 1
@@ -361,12 +364,12 @@ RISK_PENDING_COUNT = _slot(b"ch.pendingCount")
 SWEEP = _slot(b"ch.sweep")
 
 
-def holder_count(m: int) -> int:
-    return _slot(b"ch.holderCount", m)
+def holder_count(m: int, shard: int) -> int:
+    return _slot(b"ch.holderCount", m, shard)
 
 
-def holder_at(m: int, i: int) -> int:
-    return _slot(b"ch.holder", m, i)
+def holder_at(m: int, shard: int, i: int) -> int:
+    return _slot(b"ch.holder", m, shard, i)
 
 
 def holder_index(m: int, a: int) -> int:
@@ -377,12 +380,12 @@ def band(a: int, feed: int) -> int:
     return _slot(b"ch.band", a, feed)
 
 
-def bucket_count(feed: int, side: int, b: int) -> int:
-    return _slot(b"ch.bucketCount", feed, side, b)
+def bucket_count(feed: int, side: int, b: int, shard: int) -> int:
+    return _slot(b"ch.bucketCount", feed, side, b, shard)
 
 
-def bucket_at(feed: int, side: int, b: int, i: int) -> int:
-    return _slot(b"ch.bucket", feed, side, b, i)
+def bucket_at(feed: int, side: int, b: int, shard: int, i: int) -> int:
+    return _slot(b"ch.bucket", feed, side, b, shard, i)
 
 
 def risk_spot(feed: int) -> int:

@@ -135,28 +135,29 @@ class RiskEngine:
             b = (word >> (32 * side) & 0xFFFFFFFF) - _BUCKET_OFFSET
             pos = word >> (64 + 32 * side) & 0xFFFFFFFF
             if pos:
-                self._bucket_remove(ctx, feed, side, b, pos - 1)
+                self._bucket_remove(ctx, feed, side, b, L.shard_of(key), pos - 1)
         host.sstore(L.band(key, feed), 0)
 
-    def _bucket_remove(self, ctx: _Ctx, feed: int, side: int, b: int, at: int) -> None:
+    def _bucket_remove(self, ctx: _Ctx, feed: int, side: int, b: int, sh: int, at: int) -> None:
         host = ctx.host
-        count = host.sload(L.bucket_count(feed, side, b))
+        count = host.sload(L.bucket_count(feed, side, b, sh))
         last = count - 1
         if at != last:
-            moved = host.sload(L.bucket_at(feed, side, b, last))
-            host.sstore(L.bucket_at(feed, side, b, at), moved)
+            moved = host.sload(L.bucket_at(feed, side, b, sh, last))
+            host.sstore(L.bucket_at(feed, side, b, sh, at), moved)
             word = host.sload(L.band(moved, feed))
             shift = 64 + 32 * side
             word = word & ~(0xFFFFFFFF << shift) | (at + 1) << shift
             host.sstore(L.band(moved, feed), word)
-        host.sstore(L.bucket_at(feed, side, b, last), 0)
-        host.sstore(L.bucket_count(feed, side, b), last)
+        host.sstore(L.bucket_at(feed, side, b, sh, last), 0)
+        host.sstore(L.bucket_count(feed, side, b, sh), last)
 
     def _bucket_add(self, ctx: _Ctx, feed: int, side: int, b: int, key: int) -> int:
         host = ctx.host
-        count = host.sload(L.bucket_count(feed, side, b))
-        host.sstore(L.bucket_at(feed, side, b, count), key)
-        host.sstore(L.bucket_count(feed, side, b), count + 1)
+        sh = L.shard_of(key)
+        count = host.sload(L.bucket_count(feed, side, b, sh))
+        host.sstore(L.bucket_at(feed, side, b, sh, count), key)
+        host.sstore(L.bucket_count(feed, side, b, sh), count + 1)
         return count + 1
 
     def _register(self, ctx: _Ctx, acct: _Account) -> None:
@@ -243,9 +244,10 @@ class RiskEngine:
                     if len(queue) >= MAX_CHECKS:  # resume in this bucket at the next pass
                         reached = fp.exp(b * _LN_STEP + _LN_STEP // 2)
                         break
-                    n = host.sload(L.bucket_count(feed, side, b))
-                    for i in range(n):
-                        queue.append(host.sload(L.bucket_at(feed, side, b, i)))
+                    for sh in range(L.SHARDS):
+                        n = host.sload(L.bucket_count(feed, side, b, sh))
+                        for i in range(n):
+                            queue.append(host.sload(L.bucket_at(feed, side, b, sh, i)))
             host.sstore(L.risk_spot(feed), reached)
         queue.extend(self._sweep(ctx))
         unique: list[int] = []
@@ -269,23 +271,27 @@ class RiskEngine:
         return [host.sload(L.underlying_at(i)) for i in range(host.sload(L.UNDERLYING_COUNT))]
 
     def _sweep(self, ctx: _Ctx) -> list[int]:
+        """Up to SWEEP_PER_BLOCK holders, round-robin over (market, shard, index)."""
         host = ctx.host
         markets = self._global(ctx)[1]  # type: ignore[attr-defined]
         if not markets or host.block.number % SWEEP_EVERY:
             return []
         word = host.sload(L.SWEEP)
-        m, i = word & 0xFFFFFFFF, word >> 32
+        m, sh, i = word & 0xFFFFFFFF, word >> 32 & 0xFFFFFFFF, word >> 64
         out: list[int] = []
-        for _ in range(markets):
+        for _ in range(markets * L.SHARDS):
             m %= markets
-            n = host.sload(L.holder_count(m))
+            n = host.sload(L.holder_count(m, sh))
             while i < n and len(out) < SWEEP_PER_BLOCK:
-                out.append(host.sload(L.holder_at(m, i)))
+                out.append(host.sload(L.holder_at(m, sh, i)))
                 i += 1
             if len(out) >= SWEEP_PER_BLOCK:
                 break
-            m, i = m + 1, 0
-        host.sstore(L.SWEEP, m % markets | i << 32)
+            i = 0
+            sh += 1
+            if sh == L.SHARDS:
+                sh, m = 0, m + 1
+        host.sstore(L.SWEEP, m % markets | sh << 32 | i << 64)
         return out
 
     def _load_touched(self, ctx: _Ctx, owner: int, sub: int) -> _Account:
@@ -494,8 +500,10 @@ class RiskEngine:
             ranked = cache.get((m, p.size > 0))
             if ranked is None:  # ranked once per pass and market side; sizes re-read when used
                 ranked = []
-                for i in range(host.sload(L.holder_count(m))):
-                    key = host.sload(L.holder_at(m, i))
+                slots = [L.holder_at(m, shard, i) for shard in range(L.SHARDS)
+                         for i in range(host.sload(L.holder_count(m, shard)))]  # fmt: skip
+                for slot in slots:
+                    key = host.sload(slot)
                     size, cost = L.unpack_position(host.sload(L.position(key, m)))
                     if key == fund.key or size == 0 or (size > 0) == (p.size > 0):
                         continue
