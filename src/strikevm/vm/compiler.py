@@ -795,7 +795,10 @@ def _interpret(f: Frame, cc: CompiledCode, pc: int) -> int:
             return _interpret_exact(f, cc, pc)
         f.gas = g
         for h, a in ops:
-            h(f, stack, a)
+            if a is None:
+                h(f, stack, a)
+            else:  # PUSHn and PC carry the value they push
+                stack.append(a)
         if term != _CHUNK:
             break
         pc = nxt  # the same straight line goes on: no new entry point for tiering
