@@ -162,7 +162,7 @@ REVERTER_CODE = "0x60046000fd"  # REVERT with 4 zero bytes
 
 def test_simulate_v1(node: DevNode) -> None:
     """eth_simulateV1: two blocks, state and block overrides, logs, a revert and a halt."""
-    counter, reverter = "0x" + "5e" * 20, "0x" + "be" * 20
+    counter, reverter = "0x" + "51" * 20, "0x" + "be" * 20
     head = rpc_call(node.http_url, "eth_getBlockByNumber", ["latest", False])
     request = {
         "blockStateCalls": [
@@ -212,5 +212,5 @@ def test_simulate_v1(node: DevNode) -> None:
         assert second["parentHash"] == first["hash"] and first["parentHash"] == head["hash"]
         assert log["transactionHash"] == first["transactions"][0]
     # Nothing was committed.
-    assert rpc_call(node.http_url, "eth_getCode", [counter, "latest"]) in ("0x", COUNTER_CODE)
+    assert rpc_call(node.http_url, "eth_getCode", [counter, "latest"]) == "0x"
     assert rpc_call(node.http_url, "eth_blockNumber") == head["number"]
