@@ -205,7 +205,7 @@ class Exchange:
     def ledger(self) -> dict[str, int]:
         """Quote-token ledger straight from storage (for conservation checks)."""
         s = self.state
-        fees = sum(L.signed(s.sload(CLEARINGHOUSE_ADDRESS, L.fee(i)), 256) for i in range(L.SHARDS))
+        fees = sum(L.signed(s.sload(CLEARINGHOUSE_ADDRESS, L.fee(i)), 256) for i in range(L.INDEX_SHARDS))
         pool = sum(L.signed(s.sload(CLEARINGHOUSE_ADDRESS, L.pool(i)), 256) for i in range(L.SHARDS))
         return {"fees": fees, "pool": pool}
 

@@ -348,3 +348,23 @@ def test_admin_creates_markets(ex: Exchange) -> None:
     bad = ex.ch(ADMIN_KEY, sig, types, [9, *args[1:]])
     assert reverted(bad, "InvalidMarket()")
     _ = eth_encode
+
+
+def test_off_market_reduction_cannot_move_losses(ex: Exchange) -> None:
+    """Closing a position at a worthless price to one's own other subaccount is refused:
+    the reducing side's health would fall, and its loss would land on the pool."""
+    ex.fund(3, usdc=3_000 * USDC, sub=0)
+    ex.fund(3, usdc=10_000 * USDC, sub=1)
+    assert ex.fill(3, *ex.order(0, ETH_PERP, False, 10 * ONE, 3000 * WAD), 10 * ONE).success  # sub 0 long 10
+    dump = ex.order(3, ETH_PERP, False, 10 * ONE, 1, sub=0, nonce=7)  # sell 10 at 1 wei
+    r = ex.fill(3, *dump, 10 * ONE, taker_sub=1)
+    assert not r.success and r.output[:4] == selector("BelowInitialMargin(address,uint32,int256,uint256)")
+    assert ex.position(3, ETH_PERP, sub=0)[0] == 10 * ONE and ex.cash(3, sub=1) == 10_000 * USDC
+    # a reduction near the mark still goes through, even below initial margin
+    ex.next_block()
+    ex.prices(2750)
+    a = ex.account(3)
+    assert a["mm"] < a["equity"] < a["im"]
+    near = ex.order(3, ETH_PERP, False, 5 * ONE, 2745 * WAD, sub=0, nonce=8)
+    r = ex.fill(1, *near, 5 * ONE)
+    assert r.success, r.output.hex()

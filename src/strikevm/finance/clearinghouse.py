@@ -12,8 +12,10 @@ interface: ``contracts/IStrikeClearinghouse.sol``; docs: ``docs/clearinghouse.md
 * **Trading**: EIP-712 orders signed by the owner or a delegate; ``fill`` (the caller
   takes a maker order) and ``matchOrders`` (anyone matches two orders) at the maker's
   price; partial fills per order hash, cancels, cancel-all by nonce floor, maker/taker
-  fees to a sharded fee account. After a fill each side must meet initial margin unless
-  the fill only reduced that side's position.
+  fees to a sharded fee account. After a fill each side must meet initial margin, or, if
+  the fill only reduced that side's position, at least not have lowered its health
+  (equity − maintenance margin): a reduction at an off-market price cannot move losses
+  into the clearing pool.
 * **Accounting**: perps and futures keep (size, cost); reducing realizes P&L against the
   clearing pool (sharded); options move the premium between the two sides at the fill.
   Funding accrues on a cumulative index per perp market, updated once per block by the
@@ -486,7 +488,7 @@ class StrikeClearinghouse(RiskEngine):
         """Change a position, keeping the holder lists (every market; shorts of American options)."""
         if (p.size == 0) != (size == 0) and not ctx.dry:
             m = mk.m
-            sh = L.shard_of(acct.key)
+            sh = L.index_shard_of(acct.key)
             self._list_update(ctx, L.holder_count(m, sh), lambda i: L.holder_at(m, sh, i),
                               lambda a: L.holder_index(m, a), acct.key, size != 0)  # fmt: skip
         if mk.word.american and mk.word.kind == OPTION and not ctx.dry:
@@ -656,7 +658,7 @@ class StrikeClearinghouse(RiskEngine):
         self._touch(ctx, maker_acct)
         self._touch(ctx, taker_acct)
         sides = ((maker_acct, maker.is_buy, maker.flags), (taker_acct, taker_is_buy, taker_flags))
-        reducing = []
+        reducing: list[int | None] = []  # health before the fill of a side that only reduces
         for acct, is_buy, flags in sides:
             before = acct.positions[mk.m].size if mk.m in acct.positions else 0
             qty = size if is_buy else -size
@@ -664,8 +666,13 @@ class StrikeClearinghouse(RiskEngine):
             only_reduces = before != 0 and abs(after) <= abs(before) and (after == 0 or (after > 0) == (before > 0))
             if flags & FLAG_REDUCE_ONLY and not only_reduces:
                 host.revert(error("ReduceOnlyViolated(address,uint32)", acct.owner, acct.sub))
-            reducing.append(only_reduces)
-            self._trade(ctx, acct, mk, qty, price)
+            if only_reduces:
+                equity, _, mm = self._health(ctx, acct)
+                reducing.append(equity - mm)
+            else:
+                reducing.append(None)
+        for (acct, is_buy, _), _ in zip(sides, reducing, strict=True):
+            self._trade(ctx, acct, mk, size if is_buy else -size, price)
         # option premium: buyer pays seller, one integer amount
         scale = self._quote_scale(ctx)
         if mk.word.kind == OPTION:
@@ -681,7 +688,7 @@ class StrikeClearinghouse(RiskEngine):
             acct.cash -= amount
             fee_total += amount
         if fee_total:
-            slot = L.fee(L.shard_of(taker_acct.key))
+            slot = L.fee(L.index_shard_of(taker_acct.key))
             host.sstore(slot, (L.signed(host.sload(slot), 256) + fee_total) & _MASK)
         if mk.word.kind == PERP:
             shard = L.shard_of(int.from_bytes(keccak256(maker_acct.key.to_bytes(32, "big") + taker_acct.key.to_bytes(32, "big")), "big"))
@@ -692,9 +699,18 @@ class StrikeClearinghouse(RiskEngine):
             host.sstore(slot, L.pack_fills(host.block.number, fsize + size, fnotional + notional))
         self._store(ctx, maker_acct)
         self._store(ctx, taker_acct)
-        for acct, only_reduces in zip((maker_acct, taker_acct), reducing, strict=True):
-            if not only_reduces:
+        for acct, health_before in zip((maker_acct, taker_acct), reducing, strict=True):
+            if health_before is None:
                 self._require_im(ctx, acct)
+            else:
+                # a side that only reduces may stay below initial margin, but never at the
+                # cost of its health (equity - maintenance): an off-market price that would
+                # hand its losses to the clearing pool is refused
+                collateral_value, result = self._margin(ctx, acct)
+                equity = collateral_value + result.value
+                if equity < result.im and equity - result.mm < health_before:
+                    host.revert(error("BelowInitialMargin(address,uint32,int256,uint256)",
+                                      acct.owner, acct.sub, equity, result.im))  # fmt: skip
             self._register(ctx, acct)
         host.emit(
             [EV_FILL, mk.m, maker_hash, taker_hash],
@@ -1104,7 +1120,7 @@ class StrikeClearinghouse(RiskEngine):
         return head + _words(count, *owners) + _words(count, *subs)
 
     def _fee_balance(self, host: Host, data: bytes) -> bytes:
-        return _words(sum(L.signed(host.sload(L.fee(i)), 256) for i in range(L.SHARDS)))
+        return _words(sum(L.signed(host.sload(L.fee(i)), 256) for i in range(L.INDEX_SHARDS)))
 
 
 def _head_words(signature: str) -> int:

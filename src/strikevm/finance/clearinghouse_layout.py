@@ -29,7 +29,7 @@ global slot are **sharded** (16 shards) so independent trades do not conflict:
     POSITION_AT(a, k)           market id of the account's k-th position
     POSITION(a, m)              size (int128, wad) | cost (int128, wad)
     POSITION_META(a, m)         funding index at last touch (int192) | list index + 1 (32, at 192)
-    FEE(shard)                  fee account cash (int256, quote units), 16 shards by taker
+    FEE(shard)                  fee account cash (int256, quote units), 256 shards by taker
     POOL(shard)                 clearing pool cash (int256), 16 shards by account: the other
                                 side of realized P&L, funding and settlement payments
     FILLED(orderHash)           amount filled (type(uint256).max once cancelled)
@@ -194,6 +194,14 @@ def shard_of(value: int) -> int:
     return value % SHARDS
 
 
+INDEX_SHARDS = 256
+"""Shards of the risk index's lists (holders per market, trigger buckets), by account."""
+
+
+def index_shard_of(account: int) -> int:
+    return account % INDEX_SHARDS
+
+
 # --------------------------------------------------------------------- packing
 
 
@@ -346,7 +354,7 @@ def sign_order(order: Order, key: bytes, chain_id: int, contract: int = CLEARING
 # (finance.liquidation) Holders of every market, trigger-price buckets, the pass's state.
 #
 #   HOLDER_COUNT(m, shard), HOLDER(m, shard, i), HOLDER_INDEX(m, a)   accounts with a
-#                        position in m, one list per shard of the account (16: trades
+#                        position in m, one list per index shard of the account (256: trades
 #                        between different accounts rarely share a list)
 #   BAND(a, feed)        down bucket + 2^31 (32) | up bucket + 2^31 (32, at 32)
 #                        | position in the down bucket + 1 (32, at 64) | in the up bucket + 1 (32, at 96)

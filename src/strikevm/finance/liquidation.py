@@ -61,6 +61,7 @@ MAX_LIQUIDATIONS = 50
 MAX_PENDING = 4096
 SWEEP_PER_BLOCK = 4
 SWEEP_EVERY = 8  # blocks between two sweeps
+SWEEP_PROBES = 64  # holder lists a sweep may look at (it resumes where it stopped)
 PENALTY_BPS = 50  # 0.5% of the notional (below the 1% maintenance base), to the fund (shared with a keeper)
 KEEPER_SHARE_BPS = 5000
 AUCTION_START_BPS = 50
@@ -135,7 +136,7 @@ class RiskEngine:
             b = (word >> (32 * side) & 0xFFFFFFFF) - _BUCKET_OFFSET
             pos = word >> (64 + 32 * side) & 0xFFFFFFFF
             if pos:
-                self._bucket_remove(ctx, feed, side, b, L.shard_of(key), pos - 1)
+                self._bucket_remove(ctx, feed, side, b, L.index_shard_of(key), pos - 1)
         host.sstore(L.band(key, feed), 0)
 
     def _bucket_remove(self, ctx: _Ctx, feed: int, side: int, b: int, sh: int, at: int) -> None:
@@ -154,7 +155,7 @@ class RiskEngine:
 
     def _bucket_add(self, ctx: _Ctx, feed: int, side: int, b: int, key: int) -> int:
         host = ctx.host
-        sh = L.shard_of(key)
+        sh = L.index_shard_of(key)
         count = host.sload(L.bucket_count(feed, side, b, sh))
         host.sstore(L.bucket_at(feed, side, b, sh, count), key)
         host.sstore(L.bucket_count(feed, side, b, sh), count + 1)
@@ -244,7 +245,7 @@ class RiskEngine:
                     if len(queue) >= MAX_CHECKS:  # resume in this bucket at the next pass
                         reached = fp.exp(b * _LN_STEP + _LN_STEP // 2)
                         break
-                    for sh in range(L.SHARDS):
+                    for sh in range(L.INDEX_SHARDS):
                         n = host.sload(L.bucket_count(feed, side, b, sh))
                         for i in range(n):
                             queue.append(host.sload(L.bucket_at(feed, side, b, sh, i)))
@@ -279,7 +280,7 @@ class RiskEngine:
         word = host.sload(L.SWEEP)
         m, sh, i = word & 0xFFFFFFFF, word >> 32 & 0xFFFFFFFF, word >> 64
         out: list[int] = []
-        for _ in range(markets * L.SHARDS):
+        for _ in range(min(markets * L.INDEX_SHARDS, SWEEP_PROBES)):
             m %= markets
             n = host.sload(L.holder_count(m, sh))
             while i < n and len(out) < SWEEP_PER_BLOCK:
@@ -289,7 +290,7 @@ class RiskEngine:
                 break
             i = 0
             sh += 1
-            if sh == L.SHARDS:
+            if sh == L.INDEX_SHARDS:
                 sh, m = 0, m + 1
         host.sstore(L.SWEEP, m % markets | sh << 32 | i << 64)
         return out
@@ -500,7 +501,7 @@ class RiskEngine:
             ranked = cache.get((m, p.size > 0))
             if ranked is None:  # ranked once per pass and market side; sizes re-read when used
                 ranked = []
-                slots = [L.holder_at(m, shard, i) for shard in range(L.SHARDS)
+                slots = [L.holder_at(m, shard, i) for shard in range(L.INDEX_SHARDS)
                          for i in range(host.sload(L.holder_count(m, shard)))]  # fmt: skip
                 for slot in slots:
                     key = host.sload(slot)
