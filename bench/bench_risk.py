@@ -78,6 +78,9 @@ def build(n: int) -> tuple[Exchange, list[bytes]]:
         if i % 10 == 9:
             ex.next_block(1)
             ex.prices(3000)
+    # a capitalised insurance fund (auto-deleveraging is exercised in the tests)
+    fk = keys[n]
+    assert ex.ch(fk, "fundInsurance(uint256)", ["uint256"], [5_000 * USDC]).success
     ex.next_block(1)
     ex.prices(3000)
     return ex, keys

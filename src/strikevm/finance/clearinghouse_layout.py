@@ -423,3 +423,8 @@ def perp_at(i: int) -> int:
 
 def underlying_at(i: int) -> int:
     return _slot(b"ch.underlyingList", i)
+
+
+def adl_cursor(m: int) -> int:
+    """Holder shard where the next auto-deleveraging window of market m starts."""
+    return _slot(b"ch.adlCursor", m)

@@ -34,7 +34,9 @@ below maintenance, up to ``AUCTION_CAP_BPS``; the penalty is split between keepe
 collateral moved to the fund and its quote deficit covered by the fund. If the fund's
 cash is then negative, **auto-deleveraging** closes the fund's positions against the
 opposite holders ranked by unrealised profit (largest first, then account key) at the mark,
-charging each the smaller of its profit on the closed part and the remaining deficit.
+charging each the smaller of its profit on the closed part and the remaining deficit. The
+ranking looks at a window of ``ADL_SCAN`` holders, round-robin over the market's holder
+lists, so its cost is bounded whatever the number of holders.
 
 **Isolation.** Each liquidation runs inside its own state checkpoint; one that fails
 (a reverting token, an unexpected error) is undone, reported with ``LiquidationFailed``
@@ -75,6 +77,7 @@ GAS_ENQUEUE = 70_000  # queueing one account for the next pass
 HOOK_GAS = 200_000_000  # the pass's gas budget (a system step: bounds work, nobody pays it)
 GAS_PER_CHECK = 6_000_000  # one account's re-check and liquidation (auto-deleveraging included)
 MAX_ADL_COUNTERPARTIES = 16  # per liquidation; the fund keeps the rest for a later pass
+ADL_SCAN = 256  # holders examined (round-robin over shard lists) to rank ADL counterparties
 _BUCKET_OFFSET = 1 << 31
 _LN_STEP = fp.ln(101 * 10**16)  # ln(1.01)
 _MASK = (1 << 256) - 1
@@ -501,8 +504,17 @@ class RiskEngine:
             ranked = cache.get((m, p.size > 0))
             if ranked is None:  # ranked once per pass and market side; sizes re-read when used
                 ranked = []
-                slots = [L.holder_at(m, shard, i) for shard in range(L.INDEX_SHARDS)
-                         for i in range(host.sload(L.holder_count(m, shard)))]  # fmt: skip
+                # a bounded window of holders, round-robin over the market's shard lists
+                start = host.sload(L.adl_cursor(m)) % L.INDEX_SHARDS
+                slots: list[int] = []
+                shard = start
+                for _ in range(L.INDEX_SHARDS):
+                    n = host.sload(L.holder_count(m, shard))
+                    slots.extend(L.holder_at(m, shard, i) for i in range(min(n, ADL_SCAN - len(slots))))
+                    shard = (shard + 1) % L.INDEX_SHARDS
+                    if len(slots) >= ADL_SCAN:
+                        break
+                host.sstore(L.adl_cursor(m), shard)
                 for slot in slots:
                     key = host.sload(slot)
                     size, cost = L.unpack_position(host.sload(L.position(key, m)))
