@@ -36,6 +36,9 @@
 
 enum { CLS_OP, CLS_PUSH, CLS_PC, CLS_JUMPDEST, CLS_END, CLS_HALT, CLS_STOP, CLS_JUMP,
        CLS_JUMPI, CLS_INVALID };
+/* Most instructions one decoded block may emit (the emitted pairs live on the C stack). */
+#define MAX_OPS 4096
+
 enum { TERM_NEXT, TERM_STOP, TERM_JUMP, TERM_JUMPI, TERM_INVALID, TERM_CHUNK };
 
 /* ------------------------------------------------------------------ JumpDests */
@@ -226,8 +229,8 @@ static int bt_init(BlockTable *self, PyObject *args, PyObject *kwds) {
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "OnL", kwlist, &entries, &max_ops,
                                      &stack_limit))
         return -1;
-    if (max_ops < 1 || max_ops > 1 << 20) {
-        PyErr_SetString(PyExc_ValueError, "max_ops must be in 1..2**20");
+    if (max_ops < 1 || max_ops > MAX_OPS) {
+        PyErr_SetString(PyExc_ValueError, "max_ops must be in 1..4096");
         return -1;
     }
     PyObject *seq = PySequence_Fast(entries, "entries must be a sequence");
@@ -282,10 +285,18 @@ static PyObject *push_value(const uint8_t *c, Py_ssize_t n, Py_ssize_t pc, int i
     return _PyLong_FromByteArray(word, (size_t)imm, 0, 0);
 }
 
-static PyObject *bt_decode(BlockTable *self, PyObject *args) {
+static PyObject *bt_decode(BlockTable *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "decode(code, pc) takes 2 arguments");
+        return NULL;
+    }
     Py_buffer buf;
-    Py_ssize_t pc;
-    if (!PyArg_ParseTuple(args, "y*n", &buf, &pc)) return NULL;
+    if (PyObject_GetBuffer(args[0], &buf, PyBUF_SIMPLE) < 0) return NULL;
+    Py_ssize_t pc = PyLong_AsSsize_t(args[1]);
+    if (pc == -1 && PyErr_Occurred()) {
+        PyBuffer_Release(&buf);
+        return NULL;
+    }
     if (pc < 0) {
         PyBuffer_Release(&buf);
         PyErr_SetString(PyExc_ValueError, "pc must be non-negative");
@@ -293,11 +304,7 @@ static PyObject *bt_decode(BlockTable *self, PyObject *args) {
     }
     const uint8_t *c = (const uint8_t *)buf.buf;
     Py_ssize_t n = buf.len;
-    PyObject **ops = PyMem_Malloc(sizeof(PyObject *) * (size_t)self->max_ops);
-    if (ops == NULL) {
-        PyBuffer_Release(&buf);
-        return PyErr_NoMemory();
-    }
+    PyObject *ops[MAX_OPS];
     Py_ssize_t count = 0;
     long long gas = 0, need = 0, grow = 0, rel = 0;
     int term = TERM_NEXT, started = 0;
@@ -392,23 +399,35 @@ static PyObject *bt_decode(BlockTable *self, PyObject *args) {
     }
     PyBuffer_Release(&buf);
     PyObject *tuple = PyTuple_New(count);
-    if (tuple == NULL) {
+    PyObject *result = PyTuple_New(6);
+    PyObject *items[5] = {PyLong_FromLongLong(gas), PyLong_FromLongLong(need),
+                          PyLong_FromLongLong(self->stack_limit - grow), PyLong_FromLong(term),
+                          PyLong_FromSsize_t(next)};
+    int ok = tuple != NULL && result != NULL;
+    for (int k = 0; k < 5; k++) ok = ok && items[k] != NULL;
+    if (!ok) {
         for (Py_ssize_t k = 0; k < count; k++) Py_DECREF(ops[k]);
-        PyMem_Free(ops);
+        for (int k = 0; k < 5; k++) Py_XDECREF(items[k]);
+        Py_XDECREF(tuple);
+        Py_XDECREF(result);
         return NULL;
     }
     for (Py_ssize_t k = 0; k < count; k++) PyTuple_SET_ITEM(tuple, k, ops[k]);
-    PyMem_Free(ops);
-    return Py_BuildValue("(LLLNin)", gas, need, self->stack_limit - grow, tuple, term, next);
+    PyTuple_SET_ITEM(result, 0, items[0]);
+    PyTuple_SET_ITEM(result, 1, items[1]);
+    PyTuple_SET_ITEM(result, 2, items[2]);
+    PyTuple_SET_ITEM(result, 3, tuple);
+    PyTuple_SET_ITEM(result, 4, items[3]);
+    PyTuple_SET_ITEM(result, 5, items[4]);
+    return result;
 fail:
     PyBuffer_Release(&buf);
     for (Py_ssize_t k = 0; k < count; k++) Py_DECREF(ops[k]);
-    PyMem_Free(ops);
     return NULL;
 }
 
 static PyMethodDef bt_methods[] = {
-    {"decode", (PyCFunction)bt_decode, METH_VARARGS,
+    {"decode", (PyCFunction)(void (*)(void))bt_decode, METH_FASTCALL,
      "decode(code, pc) -> (gas, need, high, ops, term, next) of the block entered at pc."},
     {NULL, NULL, 0, NULL},
 };

@@ -86,8 +86,8 @@ class PyBlockTable:
     def __init__(self, entries: Sequence[Entry | None], max_ops: int, stack_limit: int) -> None:
         if len(entries) != 256:
             raise ValueError("entries must have 256 items")
-        if not 1 <= max_ops <= 1 << 20:
-            raise ValueError("max_ops must be in 1..2**20")
+        if not 1 <= max_ops <= 4096:
+            raise ValueError("max_ops must be in 1..4096")
         self.entries = list(entries)
         self.pairs = [(e[5], None) if e is not None else None for e in entries]
         self.max_ops = max_ops
