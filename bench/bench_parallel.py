@@ -152,7 +152,7 @@ def run(
             builder.add(tx)
         stats = None
     else:
-        stats = builder.add_transactions(txs, workers=workers, **options)
+        stats = builder.add_transactions(txs, workers=workers, clock=time.perf_counter_ns, **options)
     elapsed = time.perf_counter() - t0
     result = builder.finish()
     return elapsed, stats, (receipts_root(result.receipts), result.gas_used)
@@ -205,7 +205,7 @@ def main() -> int:
                     "workload": kind, "txs": n, "workers": workers,
                     "sequential_ms": round(seq * 1000, 1), "parallel_ms": round(par * 1000, 1),
                     "speedup": round(seq / par, 2), "mode": stats.mode,
-                    "conflict_rate": round(stats.conflict_rate, 3),
+                    "conflict_rate": stats.conflict_permille / 1000,
                     "reexecuted": stats.reexecuted, "optimistic": stats.optimistic,
                     "reason": stats.reason,
                 }  # fmt: skip

@@ -275,7 +275,7 @@ def test_random_blocks_equal(world: tuple[Chain, Contracts]) -> None:
         nonces = list(chain.nonces)
         kinds = KINDS if block % 2 == 0 else ["eth", "erc20", "swap", "pricing", "destruct"]
         txs = [random_tx(rng, chain, c, kinds) for _ in range(rng.randrange(40, 120))]
-        stats = assert_same(chain.state, chain.env(), txs, chain.system, abort_rate=1.0)
+        stats = assert_same(chain.state, chain.env(), txs, chain.system, abort_percent=100)
         assert stats.mode == "parallel" and stats.optimistic > 0 and stats.committed > 0
         totals["blocks"] += 1
         totals["txs"] += len(txs)
@@ -448,7 +448,7 @@ def test_clearinghouse_trades_equal() -> None:
                                     max_priority_fee_per_gas=1, max_fee_per_gas=10))  # fmt: skip
     seq_state, par_state = base.copy(), base.copy()
     seq, _, seq_dirty = execute(seq_state, env, txs, ex.system, 1)
-    par, stats, par_dirty = execute(par_state, env, txs, ex.system, 2, abort_rate=1.0)
+    par, stats, par_dirty = execute(par_state, env, txs, ex.system, 2, abort_percent=100)
     assert sum(r.success for r in seq.tx_results) > 30
     assert summary(par) == summary(seq)
     assert par_dirty == seq_dirty

@@ -42,7 +42,7 @@ False conflicts removed (the rules Ethereum semantics allow):
 
 Never slower than sequential: single-transaction and small blocks, and
 ``workers <= 1``, take the sequential path; after each forked batch the observed
-conflict rate is checked and, above :data:`ABORT_CONFLICT_RATE`, the forked
+conflict rate is checked and, above :data:`ABORT_CONFLICT_PERCENT`, the forked
 executors are stopped and the rest of the block runs sequentially. Metrics
 (:class:`ParallelStats`) report what happened.
 """
@@ -56,8 +56,7 @@ import pickle
 import select
 import signal
 import struct
-import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -72,7 +71,7 @@ if TYPE_CHECKING:
     from strikevm.chain.pipeline import BlockBuilder
 
 __all__ = [
-    "ABORT_CONFLICT_RATE",
+    "ABORT_CONFLICT_PERCENT",
     "MIN_GAS_PER_TX",
     "MIN_PARALLEL_TXS",
     "BlockTransactionError",
@@ -87,7 +86,7 @@ __all__ = [
 ]
 
 MIN_PARALLEL_TXS = 32  # fewer transactions: the sequential path (fork and IPC do not pay)
-ABORT_CONFLICT_RATE = 0.5  # forked results re-executed above this share: finish sequentially
+ABORT_CONFLICT_PERCENT = 50  # forked results re-executed above this share: finish sequentially
 ABORT_MIN_SAMPLES = 8  # forked results seen before the abort rule applies
 MAX_BATCH = 32
 MIN_GAS_PER_TX = 100_000  # less work per transaction: the per-transaction overhead dominates
@@ -483,22 +482,23 @@ class ParallelStats:
     reexecuted: int = 0  # of those, re-executed by the main process
     main_executed: int = 0  # executed directly by the main process (own batches, tail)
     aborted_at: int | None = None  # first transaction run sequentially after an abort
-    wall_seconds: float = 0.0
-    worker_seconds: float = 0.0  # execution time spent in forked executors
-    main_seconds: float = 0.0  # execution time spent in the main process
+    # timings (nanoseconds, metrics only; 0 unless a clock is given)
+    wall_ns: int = 0
+    worker_ns: int = 0  # execution time spent in forked executors
+    main_ns: int = 0  # execution time spent in the main process
     conflicts: list[int] = field(default_factory=list)  # indices re-executed
 
     @property
-    def conflict_rate(self) -> float:
-        return self.reexecuted / self.optimistic if self.optimistic else 0.0
+    def conflict_permille(self) -> int:
+        return self.reexecuted * 1000 // self.optimistic if self.optimistic else 0
 
     @property
-    def estimated_speedup(self) -> float:
-        """Execution work done divided by wall time (1.0 on the sequential path)."""
-        if self.mode != "parallel" or not self.wall_seconds:
-            return 1.0
-        useful = self.main_seconds + self.worker_seconds
-        return useful / self.wall_seconds if useful else 1.0
+    def speedup_permille(self) -> int:
+        """Execution work done over wall time, x1000 (1000 on the sequential path)."""
+        if self.mode != "parallel" or not self.wall_ns:
+            return 1000
+        useful = self.main_ns + self.worker_ns
+        return useful * 1000 // self.wall_ns if useful else 1000
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -512,9 +512,9 @@ class ParallelStats:
             "reexecuted": self.reexecuted,
             "main_executed": self.main_executed,
             "aborted_at": self.aborted_at,
-            "conflict_rate": round(self.conflict_rate, 4),
-            "wall_seconds": round(self.wall_seconds, 6),
-            "estimated_speedup": round(self.estimated_speedup, 3),
+            "conflict_permille": self.conflict_permille,
+            "wall_ns": self.wall_ns,
+            "speedup_permille": self.speedup_permille,
         }
 
 
@@ -572,15 +572,18 @@ def execute_transactions(
     min_gas_per_tx: int | None = None,
     gas_used: int | None = None,
     batch: int | None = None,
-    abort_rate: float = ABORT_CONFLICT_RATE,
+    abort_percent: int = ABORT_CONFLICT_PERCENT,
+    clock: Callable[[], int] | None = None,
 ) -> ParallelStats:
     """Include ``txs`` in ``builder``'s block, in order, with up to ``workers`` executors.
 
     The builder's begin steps must have run. The result (state, receipts, logs,
     gas) is the sequential one; a refused transaction raises
     :class:`BlockTransactionError` with its index, the earlier ones included.
+    ``clock`` (nanoseconds, e.g. ``time.perf_counter_ns``) only fills the timing metrics.
     """
-    t0 = time.perf_counter()
+    perf = clock if clock is not None else _no_clock
+    t0 = perf()
     n = len(txs)
     reason = choose_mode(
         txs,
@@ -594,8 +597,8 @@ def execute_transactions(
     if reason is not None:
         stats = ParallelStats("sequential", reason, 1, n, main_executed=n)
         _sequential(builder, txs, 0)
-        stats.wall_seconds = time.perf_counter() - t0
-        stats.main_seconds = stats.wall_seconds
+        stats.wall_ns = perf() - t0
+        stats.main_ns = stats.wall_ns
         return stats
     size = batch or batch_size(n, workers)
     batches = [(start, min(start + size, n)) for start in range(0, n, size)]
@@ -605,15 +608,19 @@ def execute_transactions(
     # done: a full collection would write to every page the executors share.
     gc.freeze()
     try:
-        children = _fork_executors(builder, txs, batches, workers)
+        children = _fork_executors(builder, txs, batches, workers, perf)
         try:
-            _commit_loop(builder, txs, batches, workers, children, stats, abort_rate)
+            _commit_loop(builder, txs, batches, workers, children, stats, abort_percent, perf)
         finally:
             _stop(children)
     finally:
         gc.unfreeze()
-    stats.wall_seconds = time.perf_counter() - t0
+    stats.wall_ns = perf() - t0
     return stats
+
+
+def _no_clock() -> int:
+    return 0
 
 
 @dataclass
@@ -629,6 +636,7 @@ def _fork_executors(
     txs: Sequence[Transaction],
     batches: list[tuple[int, int]],
     workers: int,
+    perf: Callable[[], int],
 ) -> dict[int, _Child]:
     children: dict[int, _Child] = {}
     for w in range(1, workers):
@@ -641,7 +649,7 @@ def _fork_executors(
         if pid == 0:  # pragma: no cover - runs in the child
             os.close(read_fd)
             gc.disable()  # short-lived: the collector would only copy shared pages
-            _child_main(builder, txs, batches[w::workers], write_fd)
+            _child_main(builder, txs, batches[w::workers], write_fd, perf)
         os.close(write_fd)
         children[w] = _Child(pid, read_fd)
     return children
@@ -652,6 +660,7 @@ def _child_main(  # pragma: no cover - runs in the forked executor
     txs: Sequence[Transaction],
     mine: list[tuple[int, int]],
     fd: int,
+    perf: Callable[[], int],
 ) -> None:
     code = 0
     try:
@@ -660,14 +669,14 @@ def _child_main(  # pragma: no cover - runs in the forked executor
         state.journal.clear()
         dumps = pickle.dumps
         for start, end in mine:
-            t = time.perf_counter()
+            t = perf()
             out = []
             for index in range(start, end):
                 try:
                     out.append(_pack(run_optimistic(state, builder, txs[index])))
                 except Exception:  # noqa: BLE001 - the main process re-executes it
                     out.append(None)
-            payload = (time.perf_counter() - t, out)
+            payload = (perf() - t, out)
             try:
                 data = dumps(payload, protocol=5)
             except Exception:  # noqa: BLE001 - an unpicklable result: re-executed
@@ -739,10 +748,10 @@ def _commit_loop(
     workers: int,
     children: dict[int, _Child],
     stats: ParallelStats,
-    abort_rate: float,
+    abort_percent: int,
+    perf: Callable[[], int],
 ) -> None:
     state = builder.state
-    perf = time.perf_counter
     for k, (start, end) in enumerate(batches):
         owner = k % workers
         if owner and stats.aborted_at is None:
@@ -757,11 +766,11 @@ def _commit_loop(
             for index in range(start, end):
                 _add(builder, txs, index)
             stats.main_executed += end - start
-            stats.main_seconds += perf() - t
+            stats.main_ns += perf() - t
             continue
         t = perf()
-        seconds, results = message
-        stats.worker_seconds += seconds
+        elapsed, results = message
+        stats.worker_ns += elapsed
         for offset, item in enumerate(results):
             index = start + offset
             stats.optimistic += 1
@@ -776,10 +785,10 @@ def _commit_loop(
             stats.reexecuted += 1
             stats.conflicts.append(index)
             _add(builder, txs, index)
-        stats.main_seconds += perf() - t
+        stats.main_ns += perf() - t
         if (
             stats.optimistic >= ABORT_MIN_SAMPLES
-            and stats.reexecuted > abort_rate * stats.optimistic
+            and stats.reexecuted * 100 > abort_percent * stats.optimistic
             and k + 1 < len(batches)
         ):
             stats.reason = (

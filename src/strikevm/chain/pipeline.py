@@ -221,7 +221,7 @@ class BlockBuilder:
         :class:`~strikevm.chain.parallel.BlockTransactionError` with its index,
         the transactions before it being included. ``options`` go to
         :func:`~strikevm.chain.parallel.execute_transactions` (``gas_used``,
-        ``min_txs``, ``min_gas_per_tx``, ``batch``, ``abort_rate``).
+        ``min_txs``, ``min_gas_per_tx``, ``batch``, ``abort_percent``, ``clock``).
         """
         if not self._begun:
             self.begin()
