@@ -43,7 +43,7 @@ PER_MAKER = 200  # trading accounts per market maker (a maker's own margin grows
 
 def build(n: int) -> tuple[Exchange, list[bytes]]:
     makers = -(-n // PER_MAKER)
-    keys = [key(10_000 + i) for i in range(n + makers)]
+    keys = [key(10_000 + i) for i in range(n + makers + 1)]  # the last one funds the insurance fund
     holders = [address(k) for k in keys]
     ex = Exchange(holders=holders)
     ex.prices(3000)
@@ -79,8 +79,9 @@ def build(n: int) -> tuple[Exchange, list[bytes]]:
             ex.next_block(1)
             ex.prices(3000)
     # a capitalised insurance fund (auto-deleveraging is exercised in the tests)
-    fk = keys[n]
-    assert ex.ch(fk, "fundInsurance(uint256)", ["uint256"], [5_000 * USDC]).success
+    fk = keys[-1]
+    assert ex.send(fk, USDC_ADDRESS, approve).success
+    assert ex.ch(fk, "fundInsurance(uint256)", ["uint256"], [900_000 * USDC]).success
     ex.next_block(1)
     ex.prices(3000)
     return ex, keys
