@@ -809,109 +809,14 @@ class DevNode:
         return ts
 
     def mine(self, timestamp: int | None = None) -> StoredBlock:
-        """Produce one block from the pool's executable transactions and commit it."""
-        start = self.ticker() if self.ticker is not None else 0
-        parent = self.head()
-        ph = parent.header
-        if timestamp is not None and timestamp <= ph.timestamp:
-            raise InvalidTimestamp(
-                f"timestamp {timestamp} is not after the parent block's {ph.timestamp}"
-            )
-        ts = self._timestamp(ph, timestamp, consume=True)
-        if ts <= ph.timestamp:
-            ts = ph.timestamp + 1
-        cfg = self.config
-        base_fee = calc_base_fee(ph.gas_limit, ph.gas_used, ph.base_fee_per_gas)
-        excess_blob = calc_excess_blob_gas(ph.excess_blob_gas, ph.blob_gas_used)
-        randao = _randao(ph)
-        env = BlockEnv(
-            coinbase=cfg.coinbase,
-            number=ph.number + 1,
-            timestamp=ts,
-            gas_limit=cfg.gas_limit,
-            prev_randao=int.from_bytes(randao, "big"),
-            base_fee=base_fee,
-            excess_blob_gas=excess_blob,
-            chain_id=cfg.chain_id,
-            block_hash=self._block_hash_fn(),
-        )
-        # The block is built on an overlay of the live state: committed whole (state,
-        # block, receipts, head in one write batch, then merged into the live state) or,
-        # on any error, dropped whole, so nothing half-applied survives a failure.
-        work = OverlayState(self.state)
-        builder = BlockBuilder(
-            work, env, system=self.system, engine=cfg.engine, parent_beacon_block_root=ZERO_HASH
-        )
-        included = builder.transactions
-        skip: set[int] = set()
-        current: Transaction | None = None
-        try:
-            builder.begin()
-            for tx in self.pool.best(work.nonce, base_fee, skip):
-                current = tx
-                if builder.gas_used + tx.gas_limit > cfg.gas_limit:
-                    skip.add(tx.sender)
-                    continue
-                try:
-                    builder.add(tx)
-                except (X.BlockGasExhausted, X.BlobGasExhausted):
-                    skip.add(tx.sender)  # does not fit this block: keep it for the next
-                    continue
-                except TransactionError as exc:  # InvalidTransaction included
-                    skip.add(tx.sender)
-                    for dropped in self.pool.remove_sender_from(tx.sender, tx.nonce):
-                        self._dropped[dropped.hash] = NodeError(
-                            f"transaction dropped at execution: {exc}"
-                        )
-                    continue
-            current = None
-            finish_start = self.ticker() if self.ticker is not None else 0
-            result = builder.finish()
-            # the end-of-block system steps (liquidation pass) for the metrics
-            self.last_end_step_ns = (self.ticker() - finish_start) if self.ticker is not None else 0
-            receipts = result.receipts
+        """Produce one block from the pool's executable transactions and commit it.
 
-            def make_header(root: bytes) -> Header:
-                return Header(
-                    parent_hash=parent.hash,
-                    coinbase=cfg.coinbase,
-                    state_root=root,
-                    transactions_root=transactions_root(included),
-                    receipts_root=receipts_root(receipts),
-                    logs_bloom=result.logs_bloom,
-                    number=ph.number + 1,
-                    gas_limit=cfg.gas_limit,
-                    gas_used=result.gas_used,
-                    timestamp=ts,
-                    extra_data=cfg.extra_data,
-                    prev_randao=randao,
-                    base_fee_per_gas=base_fee,
-                    excess_blob_gas=excess_blob,
-                    parent_beacon_block_root=ZERO_HASH,
-                )
-
-            if self.fault_injector is not None:
-                self.fault_injector("commit")
-            stored = self.store.commit_block(
-                work, make_header, included, receipts, system_logs=result.system_logs
-            )
-        except Exception as exc:
-            if current is not None:
-                self.pool.remove(current)
-            if self.store.persistent and self.store.state_root != self.head().header.state_root:
-                self._recover()
-            raise InternalError(f"block production failed: {exc!r}") from exc
-        work.commit_to_base(committed=True)
-        state = self.state
-        for tx in included:
-            self.pool.remove(tx)
-        while len(self._dropped) > 1024:
-            del self._dropped[next(iter(self._dropped))]
-        self.pool.prune(state.nonce)
-        elapsed = (self.ticker() - start) if self.ticker is not None else 0
-        for listener in list(self.listeners):
-            listener(stored, elapsed)
-        return stored
+        The block is built on an overlay of the live state: committed whole (state, block,
+        receipts, system receipt and head in one write batch, then merged into the live
+        state) or, on any error, dropped whole, so nothing half-applied survives a failure
+        (see :meth:`produce_block`, which also serves the dev helpers).
+        """
+        return self.produce_block(timestamp)
 
     def _recover(self) -> None:
         """Reload the live state from the store (after a failure inside the store itself)."""
@@ -1348,6 +1253,8 @@ class DevNode:
         work.commit_to_base(committed=True)
         for tx in included:
             self.pool.remove(tx)
+        while len(self._dropped) > 1024:
+            del self._dropped[next(iter(self._dropped))]
         self.pool.prune(self.state.nonce)
         elapsed = (self.ticker() - start) if self.ticker is not None else 0
         for listener in list(self.listeners):
