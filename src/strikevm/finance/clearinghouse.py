@@ -450,12 +450,14 @@ class StrikeClearinghouse(RiskEngine):
             result = standard_margin(positions, marks, ctx.now)
         return collateral_value, result
 
-    def _require_im(self, ctx: _Ctx, acct: _Account) -> None:
+    def _require_im(self, ctx: _Ctx, acct: _Account) -> int:
+        """Revert unless equity >= IM; return the health (equity - MM) it computed."""
         collateral_value, result = self._margin(ctx, acct)
         equity = collateral_value + result.value
         if equity < result.im:
             ctx.host.revert(error("BelowInitialMargin(address,uint32,int256,uint256)",
                                   acct.owner, acct.sub, equity, result.im))  # fmt: skip
+        return equity - result.mm
 
     # ================================================================= touch
     def _touch(self, ctx: _Ctx, acct: _Account) -> None:
@@ -701,7 +703,7 @@ class StrikeClearinghouse(RiskEngine):
         self._store(ctx, taker_acct)
         for acct, health_before in zip((maker_acct, taker_acct), reducing, strict=True):
             if health_before is None:
-                self._require_im(ctx, acct)
+                health = self._require_im(ctx, acct)
             else:
                 # a side that only reduces may stay below initial margin, but never at the
                 # cost of its health (equity - maintenance): an off-market price that would
@@ -711,7 +713,8 @@ class StrikeClearinghouse(RiskEngine):
                 if equity < result.im and equity - result.mm < health_before:
                     host.revert(error("BelowInitialMargin(address,uint32,int256,uint256)",
                                       acct.owner, acct.sub, equity, result.im))  # fmt: skip
-            self._register(ctx, acct)
+                health = equity - result.mm
+            self._register(ctx, acct, health)
         host.emit(
             [EV_FILL, mk.m, maker_hash, taker_hash],
             _words(maker.owner, taker_owner, int(taker_is_buy), size, price),
@@ -822,8 +825,7 @@ class StrikeClearinghouse(RiskEngine):
                 host.revert(error("InsufficientCollateral(uint256,uint256)", available, amount))
             host.sstore(slot, available - amount)
         self._store(ctx, acct)
-        self._require_im(ctx, acct)
-        self._register(ctx, acct)
+        self._register(ctx, acct, self._require_im(ctx, acct))
         push = _sel("transfer(address,uint256)") + _words(host.caller, amount)
         self._token_call(host, token, push)
         host.emit([EV_WITHDRAW, host.caller, sub, token], _words(amount))
@@ -847,8 +849,7 @@ class StrikeClearinghouse(RiskEngine):
         self._touch(ctx, acct)
         acct.mode = mode
         self._store(ctx, acct)
-        self._require_im(ctx, acct)
-        self._register(ctx, acct)
+        self._register(ctx, acct, self._require_im(ctx, acct))
         host.emit([EV_MODE, host.caller, sub], _words(mode))
         return b""
 

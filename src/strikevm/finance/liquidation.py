@@ -164,8 +164,9 @@ class RiskEngine:
         host.sstore(L.bucket_count(feed, side, b, sh), count + 1)
         return count + 1
 
-    def _register(self, ctx: _Ctx, acct: _Account) -> None:
-        """Re-register the account's trigger prices after a change (called by entry points)."""
+    def _register(self, ctx: _Ctx, acct: _Account, health: int | None = None) -> None:
+        """Re-register the account's trigger prices after a change (called by entry points);
+        ``health`` (equity - MM at the current marks) when the caller has just computed it."""
         if acct.owner == CLEARINGHOUSE_ADDRESS:
             return  # the insurance fund is never liquidated
         host = ctx.host
@@ -175,8 +176,10 @@ class RiskEngine:
         if not feeds:
             host.sstore(L.liquidatable_since(acct.key), 0)
             return
-        equity, _, mm = self._health(ctx, acct)
-        h0 = equity - mm
+        if health is None:
+            equity, _, mm = self._health(ctx, acct)
+            health = equity - mm
+        h0 = health
         if h0 < 0:
             self._enqueue(ctx, acct.key)
             return
