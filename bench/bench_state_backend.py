@@ -16,6 +16,8 @@ from __future__ import annotations
 import argparse
 import random
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 
@@ -100,7 +102,9 @@ def measure(path: str, n: int, blocks: int, cache: int, in_memory: bool) -> None
     state: WorldState = store.load_state()
     state.balance(n // 2)
     startup = time.perf_counter() - start
-    print(f"  start-up (open + load_state + first read): {startup * 1000:.1f} ms")
+    vm0, anon0 = rss()
+    print(f"  start-up (open + load_state + first read): {startup * 1000:.1f} ms, "
+          f"RSS {vm0} MiB (anon {anon0} MiB)")
     if in_memory:
         start = time.perf_counter()
         state = load(store.db, store.state_root)  # type: ignore[arg-type]
@@ -129,7 +133,12 @@ def main() -> None:
     parser.add_argument("--blocks", type=int, default=20)
     parser.add_argument("--cache", type=int, default=100_000)
     parser.add_argument("--no-memory", action="store_true", help="skip the in-memory run")
+    parser.add_argument("--measure", nargs=3, metavar=("DB", "N", "MODE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.measure:
+        db, n, mode = args.measure
+        measure(db, int(n), args.blocks, args.cache, in_memory=mode == "memory")
+        return
     for n in args.accounts:
         tmp = tempfile.mkdtemp(prefix="strikevm-bench-")
         try:
@@ -137,9 +146,14 @@ def main() -> None:
             build_db(tmp + "/db", n)
             print(f"{n} accounts: built in {time.perf_counter() - start:.0f} s")
             shutil.copytree(tmp + "/db", tmp + "/db2")
-            measure(tmp + "/db", n, args.blocks, args.cache, in_memory=False)
-            if not args.no_memory:
-                measure(tmp + "/db2", n, args.blocks, args.cache, in_memory=True)
+            # each measurement in a fresh process: its memory is the node's own, not the
+            # build's residue
+            for db, mode in ((tmp + "/db", "lazy"), (tmp + "/db2", "memory")):
+                if mode == "memory" and args.no_memory:
+                    continue
+                subprocess.run([sys.executable, __file__, "--measure", db, str(n), mode,
+                                "--blocks", str(args.blocks), "--cache", str(args.cache)],
+                               check=True)  # fmt: skip
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
