@@ -47,6 +47,16 @@ def selector(signature: str) -> bytes:
     return found
 
 
+def words(*values: int) -> bytes:
+    """Static words; a negative value is written as its two's-complement ``int256``."""
+    return b"".join((v & UINT256_MAX).to_bytes(WORD, "big") for v in values)
+
+
+def custom_error(signature: str, *args: int) -> bytes:
+    """Revert data of a custom error with static word arguments."""
+    return selector(signature) + words(*args)
+
+
 def signature_types(signature: str) -> tuple[str, ...]:
     """Argument types of a flat signature such as ``"InvalidRate(int256)"``."""
     inner = signature[signature.index("(") + 1 : signature.rindex(")")]

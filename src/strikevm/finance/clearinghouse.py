@@ -45,6 +45,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from strikevm.crypto import SignatureError, ecrecover_address, keccak256
+from strikevm.finance.abi import custom_error, selector
+from strikevm.finance.abi import words as _words
 from strikevm.vm.errors import NativeRevertError
 
 from . import clearinghouse_layout as L
@@ -155,12 +157,9 @@ EV_MODE = _sig_hash("MarginModeChanged(address,uint32,uint8)")
 EV_DELEGATE = _sig_hash("DelegateChanged(address,address,bool)")
 
 
-def _sel(signature: str) -> bytes:
-    return keccak256(signature.encode())[:4]
-
-
-def error(signature: str, *args: int) -> bytes:
-    return _sel(signature) + b"".join((a & _MASK).to_bytes(_W, "big") for a in args)
+_sel = selector
+error = custom_error
+"""Revert data of one of :data:`ERRORS` (arguments are words; negatives as int256)."""
 
 
 ERROR_BY_SELECTOR = {_sel(s): s for s in ERRORS}
@@ -170,10 +169,6 @@ class ClearinghouseRevert(NativeRevertError):
     @property
     def name(self) -> str:
         return ERROR_BY_SELECTOR.get(bytes(self.data[:4]), "unknown(").split("(")[0]
-
-
-def _words(*values: int) -> bytes:
-    return b"".join((v & _MASK).to_bytes(_W, "big") for v in values)
 
 
 def _word(data: bytes, i: int) -> int:

@@ -48,6 +48,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from strikevm.crypto import keccak256
+from strikevm.finance.abi import words as _words
 
 from . import clearinghouse_layout as L
 from . import fixedpoint as fp
@@ -96,10 +97,6 @@ EV_FAILED = _sig("LiquidationFailed(address,uint32,bytes4)")
 def bucket_of(price: int) -> int:
     """Log-spaced bucket (1% wide) of a positive wad price."""
     return fp.ln(max(price, 1)) // _LN_STEP
-
-
-def _words(*values: int) -> bytes:
-    return b"".join((v & _MASK).to_bytes(32, "big") for v in values)
 
 
 class RiskEngine:

@@ -41,6 +41,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from strikevm.crypto import SignatureError, ecrecover_address, keccak256
+from strikevm.finance.abi import custom_error, selector
+from strikevm.finance.abi import words as _words
 from strikevm.vm.errors import NativeRevertError
 
 from . import fixedpoint as fp
@@ -168,13 +170,9 @@ EVENT_PUBLISHER_REMOVED = int.from_bytes(keccak256(b"PublisherRemoved(bytes32,ad
 EVENT_ADMIN = int.from_bytes(keccak256(b"AdminChanged(address,address)"), "big")
 
 
-def _sel(signature: str) -> bytes:
-    return keccak256(signature.encode())[:4]
-
-
-def error(signature: str, *args: int) -> bytes:
-    """Revert data of one of :data:`ERRORS` (arguments are words; negatives as int256)."""
-    return _sel(signature) + b"".join((a & _MASK).to_bytes(_W, "big") for a in args)
+_sel = selector
+error = custom_error
+"""Revert data of one of :data:`ERRORS` (arguments are words; negatives as int256)."""
 
 
 ERROR_BY_SELECTOR = {_sel(sig): sig for sig in ERRORS}
@@ -186,10 +184,6 @@ class OracleRevert(NativeRevertError):
     @property
     def name(self) -> str:
         return ERROR_BY_SELECTOR.get(bytes(self.data[:4]), "unknown(").split("(")[0]
-
-
-def _words(*values: int) -> bytes:
-    return b"".join((v & _MASK).to_bytes(_W, "big") for v in values)
 
 
 def _median(values: list[int]) -> int:
