@@ -81,14 +81,15 @@ def main(argv: list[str] | None = None) -> int:
         )
     if args.command == "node":
         return node_cli.run(args)
-    if args.command == "statetest":
-        from strikevm.tools import statetest
+    if args.command in ("statetest", "blocktest"):
+        from strikevm.tools import blocktest, statetest
 
-        return statetest.main(args.paths, as_json=args.json, engine=args.engine, jobs=args.jobs)
-    if args.command == "blocktest":
-        from strikevm.tools import blocktest
-
-        return blocktest.main(args.paths, as_json=args.json, engine=args.engine, jobs=args.jobs)
+        runner = statetest if args.command == "statetest" else blocktest
+        try:
+            return runner.main(args.paths, as_json=args.json, engine=args.engine, jobs=args.jobs)
+        except statetest.FixtureError as exc:
+            print(f"strikevm {args.command}: {exc}", file=sys.stderr)
+            return 2
     if args.command == "bench":
         return bench.main(
             args.paths,
