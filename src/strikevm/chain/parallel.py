@@ -89,6 +89,7 @@ MIN_PARALLEL_TXS = 32  # fewer transactions: the sequential path (fork and IPC d
 ABORT_CONFLICT_PERCENT = 50  # forked results re-executed above this share: finish sequentially
 ABORT_MIN_SAMPLES = 8  # forked results seen before the abort rule applies
 MAX_BATCH = 32
+LOCK_TIMEOUT_S = 10  # an executor holding the batch counters longer is presumed dead
 MIN_GAS_PER_TX = 100_000  # less work per transaction: the per-transaction overhead dominates
 
 _NONCE = Account.nonce  # the slot descriptors of the plain account fields
@@ -135,16 +136,16 @@ class BlockTransactionError(Exception):
 
 
 class _Tracked(Account):
-    """An account copied into a :class:`TxView`: reads of nonce, balance and code recorded.
+    """An account copied into a :class:`BatchView`: reads of nonce, balance and code recorded.
 
     The recorded value is the one the account had when the view loaded it
-    (``_n0``, ``_b0``, ``_h0``), whatever the transaction wrote since: the
-    transaction depends on the base value plus its own deltas.
+    (``_n0``, ``_b0``, ``_h0``), whatever the batch wrote since: the batch
+    depends on the base value plus its own deltas.
     """
 
     __slots__ = ("_view", "_addr", "_n0", "_b0", "_h0")
 
-    _view: TxView
+    _view: BatchView
     _addr: int
     _n0: int
     _b0: int
@@ -162,11 +163,16 @@ class _Tracked(Account):
     @property  # type: ignore[override]
     def balance(self) -> int:
         view = self._view
+        value: int = _bget(self)
         if view.validating:
-            view.r_balance_min[self._addr] = view.max_cost
+            # validation's check "balance >= max cost", as a condition on the base value
+            need = view.max_cost - (value - self._b0)
+            old = view.r_balance_min.get(self._addr)
+            if old is None or need > old:
+                view.r_balance_min[self._addr] = need
         else:
             view.r_balance[self._addr] = self._b0
-        return _bget(self)  # type: ignore[no-any-return]
+        return value
 
     @balance.setter
     def balance(self, value: int) -> None:
@@ -182,14 +188,20 @@ class _Tracked(Account):
         _cset(self, value)
 
 
-class TxView(WorldState):
-    """One transaction's world state over ``base``, recording reads and collecting writes.
+class BatchView(WorldState):
+    """A batch of transactions' world state over ``base``: reads recorded, writes collected.
 
-    Accounts are copied from ``base`` on first access as :class:`_Tracked`
-    objects; slots are read from the base account on demand and recorded.
-    ``tx`` (optional) is the transaction about to run: its sender's nonce is
-    read as "equals ``tx.nonce``" and the balance check of its validation as
-    "at least the maximum cost".
+    The transactions run one after the other on the view, exactly as on a
+    :class:`WorldState` (each sees the effects of the earlier ones); call
+    :meth:`prepare` before each. Accounts are copied from ``base`` on first
+    access as :class:`_Tracked` objects and slots are read from the base
+    account on demand; what is recorded is the *first* value the batch saw of
+    each field and slot, before its own writes. :meth:`write_set` returns the
+    batch's combined writes and reads.
+
+    ``inexact`` is set when the view met a case it does not model exactly (a
+    rare EIP-161 corner, see :meth:`_load`): the batch's result must then be
+    thrown away and the batch run by the committing process.
     """
 
     def __init__(self, base: WorldState, tx: Transaction | None = None) -> None:
@@ -201,33 +213,40 @@ class TxView(WorldState):
         self.r_code: dict[int, bytes] = {}
         self.r_has_storage: dict[int, bool] = {}
         self.r_slots: dict[tuple[int, int], int] = {}
-        self.credits: dict[int, int] = {}
-        self.touched_final: tuple[int, ...] = ()
-        self.max_cost = _max_cost(tx) if tx is not None else 0
+        self.credits: dict[int, int] = {}  # blind balance credits (never-loaded accounts)
+        self.deferred_touch: dict[int, None] = {}  # touched, never loaded: decided at commit
+        self.maybe_empty: set[int] = set()  # touched at a moment its credits were 0
+        self.inexact = False
+        self.max_cost = 0
+        self.validating = False
         super().__init__(LazyAccounts(self._load))  # runs begin_transaction()
-        self.validating = tx is not None  # until apply_transaction's begin_transaction()
         if tx is not None:
-            acct = self.accounts.get(tx.sender)
-            if type(acct) is _Tracked and _nget(acct) < tx.nonce:
-                # an earlier transaction of this sender runs elsewhere: assume its nonce
-                _nset(acct, tx.nonce)
-                acct._n0 = tx.nonce
+            self.prepare(tx)
 
-    def _load(self, addr: int) -> Account | None:
-        base_acct = self.base.accounts.get(addr)
-        if base_acct is None:
-            self.r_exists[addr] = False
-            return None
-        self.r_exists[addr] = True
+    def prepare(self, tx: Transaction) -> None:
+        """Set up the next transaction's validation reads (sender nonce and balance)."""
+        self.max_cost = _max_cost(tx)
+        sender = tx.sender
+        acct = self.accounts.get(sender)
+        if (
+            type(acct) is _Tracked
+            and sender not in self.r_nonce
+            and _nget(acct) == acct._n0 < tx.nonce
+        ):
+            # an earlier transaction of this sender runs elsewhere: assume its nonce
+            _nset(acct, tx.nonce)
+            acct._n0 = tx.nonce
+        self.validating = True  # until apply_transaction's begin_transaction()
+
+    def _track(self, addr: int, base_acct: Account) -> _Tracked:
         acct = _Tracked.__new__(_Tracked)
         acct._view = self
         acct._addr = addr
         n = _nget(base_acct)
         b = _bget(base_acct)
-        c = _cget(base_acct)
         _nset(acct, n)
         _bset(acct, b)
-        _cset(acct, c)
+        _cset(acct, _cget(base_acct))
         acct._n0 = n
         acct._b0 = b
         acct._code_hash = base_acct._code_hash
@@ -248,6 +267,27 @@ class TxView(WorldState):
 
         acct.storage = LazyStorage(read, nonempty, src, None)
         return acct
+
+    def _load(self, addr: int) -> Account | None:
+        base_acct = self.base.accounts.get(addr)
+        self.r_exists[addr] = base_acct is not None
+        if addr in self.credits or addr in self.deferred_touch:
+            # Blind credits (and touches) of earlier transactions of the batch become
+            # part of the loaded account. While its credits were positive a touched
+            # account was never empty, whatever its base; a touch at zero credit could
+            # have deleted it (EIP-161): that case is left to the committing process.
+            if addr in self.maybe_empty:
+                self.inexact = True
+            pending = self.credits.pop(addr, 0)
+            self.deferred_touch.pop(addr, None)
+            if base_acct is None:
+                return Account(balance=pending) if pending else None
+            acct = self._track(addr, base_acct)
+            _bset(acct, _bget(acct) + pending)
+            return acct
+        if base_acct is None:
+            return None
+        return self._track(addr, base_acct)
 
     # -------------------------------------------------- substate
     def begin_transaction(self) -> None:
@@ -283,30 +323,62 @@ class TxView(WorldState):
         for i in range(len(journal) - 1, checkpoint - 1, -1):
             entry = journal[i]
             if entry[0] == _J_CREDIT:
-                credits[entry[1]] -= entry[2]
+                addr = entry[1]
+                if addr in credits:
+                    credits[addr] -= entry[2]
+                else:  # loaded since the credit: the credit is in its balance
+                    acct = _dget(self.accounts, addr, MISSING)
+                    if isinstance(acct, Account):
+                        _bset(acct, _bget(acct) - entry[2])
+                    else:  # pragma: no cover - deleted since: not modelled
+                        self.inexact = True
         super().revert(checkpoint)
 
     def finalize_transaction(self) -> None:
-        """Self-destructs as usual; touched accounts are left for the commit to check."""
+        """Self-destructs and EIP-161 deletions as sequential, reading only what they need."""
         accounts = self.accounts
+        dirty = self.dirty_accounts
+        deleted = self.deleted_accounts
         for addr in self.destructs:
             accounts.pop(addr, None)
-            self.dirty_accounts[addr] = None
-            self.deleted_accounts[addr] = None
-        self.touched_final = tuple(self.touched)
+            dirty[addr] = None
+            deleted[addr] = None
+        for addr in self.touched:
+            acct = _dget(accounts, addr, MISSING)
+            if acct is MISSING:  # only credited: emptiness is decided at commit
+                self.deferred_touch[addr] = None
+                if not self.credits.get(addr, 0):
+                    self.maybe_empty.add(addr)
+                continue
+            if acct is not None and self._empty(addr, acct):
+                accounts.pop(addr)
+                dirty[addr] = None
+                deleted[addr] = None
         self._collect_dirty()
         self.journal.clear()
 
+    def _empty(self, addr: int, acct: Account) -> bool:
+        n = _nget(acct)
+        b = _bget(acct)
+        if type(acct) is _Tracked:
+            if n > acct._n0 or b > acct._b0:
+                return False  # grown from a non-negative base: not empty, whatever the base
+            # the answer depends on the base values: record them
+            self.r_nonce[addr] = acct._n0
+            self.r_balance[addr] = acct._b0
+            self.r_code[addr] = acct._h0
+        return n == 0 and b == 0 and not _cget(acct)
+
     # -------------------------------------------------- results
     def write_set(self) -> WriteSet:
-        """What the finished transaction wrote, and what it read."""
+        """What the finished transactions wrote, and what they read."""
         written, slots, deleted = self.take_dirty()
         accounts = self.accounts
         writes: list[tuple[Any, ...]] = []
         for addr in written:
             acct = _dget(accounts, addr, MISSING)
             changed = slots.get(addr)
-            if acct is None:  # slots listed for the dirty sets only
+            if acct is None:  # deleted (slots listed for the dirty sets only)
                 writes.append((addr, W_DEL, 0, 0, None, tuple((s, 0) for s in changed or ())))
                 continue
             if acct is MISSING:  # pragma: no cover - a write always loads the account
@@ -330,7 +402,10 @@ class TxView(WorldState):
             tuple(self.r_has_storage.items()),
             tuple(self.r_slots.items()),
         )
-        return WriteSet(tuple(writes), tuple(deleted), self.touched_final, reads)
+        return WriteSet(tuple(writes), tuple(deleted), tuple(self.deferred_touch), reads)
+
+
+TxView = BatchView  # a view over one transaction is a batch of one
 
 
 def _max_cost(tx: Transaction) -> int:
@@ -425,44 +500,66 @@ def apply_writes(state: WorldState, ws: WriteSet) -> None:
             deleted[addr] = None
 
 
+def run_batch(
+    state: WorldState, builder: BlockBuilder, txs: Sequence[Transaction], *, apply: bool = True
+) -> tuple[list[TxResult], WriteSet] | None:
+    """Run ``txs`` in order on one recording view over ``state``; with ``apply``, apply
+    their writes to ``state``.
+
+    Returns the results of the transactions that ran (a refused one ends the
+    batch: it and the rest are left to the committing process) and the batch's
+    write set, or None when the view could not model the batch exactly.
+    """
+    view = BatchView(state)
+    results: list[TxResult] = []
+    env, engine, system = builder.env, builder.engine, builder.system
+    for tx in txs:
+        view.prepare(tx)
+        try:
+            results.append(apply_transaction(view, env, tx, engine=engine, system=system))
+        except TransactionError:
+            break
+    if view.inexact:
+        return None
+    ws = view.write_set()
+    if apply:
+        apply_writes(state, ws)
+    return results, ws
+
+
 def run_optimistic(
     state: WorldState, builder: BlockBuilder, tx: Transaction
 ) -> tuple[TxResult, WriteSet] | None:
-    """Run ``tx`` on a recording view over ``state`` and apply its writes to ``state``.
-
-    None when the transaction is refused or fails in an unexpected way here:
-    the committing process then runs it itself.
-    """
-    view = TxView(state, tx)
-    try:
-        result = apply_transaction(view, builder.env, tx, engine=builder.engine,
-                                   system=builder.system)  # fmt: skip
-    except TransactionError:
+    """:func:`run_batch` of one transaction: its result and write set, or None."""
+    out = run_batch(state, builder, (tx,))
+    if out is None or not out[0]:
         return None
-    ws = view.write_set()
-    apply_writes(state, ws)
-    return result, ws
+    return out[0][0], out[1]
 
 
-def _pack(item: tuple[TxResult, WriteSet] | None) -> tuple[Any, ...] | None:
+def _pack(item: tuple[list[TxResult], WriteSet] | None) -> tuple[Any, ...] | None:
     """Plain tuples pickle several times faster than dataclasses and slotted objects."""
     if item is None:
         return None
-    r, ws = item
-    logs = tuple((log.address, log.topics, log.data) for log in r.logs)
+    results, ws = item
     return (
-        (r.success, r.gas_used, r.output, logs, r.contract_address, r.effective_gas_price,
-         r.blob_gas_used, r.error, r.gas_spent),
+        [
+            (r.success, r.gas_used, r.output,
+             tuple((log.address, log.topics, log.data) for log in r.logs),
+             r.contract_address, r.effective_gas_price, r.blob_gas_used, r.error, r.gas_spent)
+            for r in results
+        ],
         (ws.writes, ws.deleted, ws.touched, ws.reads),
     )  # fmt: skip
 
 
-def _unpack(packed: tuple[Any, ...]) -> tuple[TxResult, WriteSet]:
-    r, ws = packed
-    success, gas_used, output, logs, created, price, blob_gas, error, spent = r
-    result = TxResult(success, gas_used, output, [Log(a, t, d) for a, t, d in logs], created,
-                      price, blob_gas, error, spent)  # fmt: skip
-    return result, WriteSet(*ws)
+def _unpack(packed: tuple[Any, ...]) -> tuple[list[TxResult], WriteSet]:
+    results, ws = packed
+    return [
+        TxResult(success, gas_used, output, [Log(a, t, d) for a, t, d in logs], created,
+                 price, blob_gas, error, spent)
+        for success, gas_used, output, logs, created, price, blob_gas, error, spent in results
+    ], WriteSet(*ws)  # fmt: skip
 
 
 # ------------------------------------------------------------------ metrics
@@ -573,6 +670,7 @@ def execute_transactions(
     gas_used: int | None = None,
     batch: int | None = None,
     abort_percent: int = ABORT_CONFLICT_PERCENT,
+    reserve: int = 0,
     clock: Callable[[], int] | None = None,
 ) -> ParallelStats:
     """Include ``txs`` in ``builder``'s block, in order, with up to ``workers`` executors.
@@ -581,6 +679,8 @@ def execute_transactions(
     gas) is the sequential one; a refused transaction raises
     :class:`BlockTransactionError` with its index, the earlier ones included.
     ``clock`` (nanoseconds, e.g. ``time.perf_counter_ns``) only fills the timing metrics.
+    ``reserve`` batches at the end are left to the forked executors whatever their
+    speed (tests use it to be sure parallel work happened; 0 balances by itself).
     """
     perf = clock if clock is not None else _no_clock
     t0 = perf()
@@ -604,13 +704,14 @@ def execute_transactions(
     batches = [(start, min(start + size, n)) for start in range(0, n, size)]
     stats = ParallelStats("parallel", "parallel", workers, n, batch_size=size)
     _reap(block=len(_UNREAPED) > 64)
+    claims = _Claims(len(batches), reserve)
     # The objects that exist now stay out of the collector's reach until the block is
     # done: a full collection would write to every page the executors share.
     gc.freeze()
     try:
-        children = _fork_executors(builder, txs, batches, workers, perf)
+        children = _fork_executors(builder, txs, batches, claims, workers, perf)
         try:
-            _commit_loop(builder, txs, batches, workers, children, stats, abort_percent, perf)
+            _run_main(builder, txs, batches, claims, children, stats, abort_percent, perf)
         finally:
             _stop(children)
     finally:
@@ -621,6 +722,56 @@ def execute_transactions(
 
 def _no_clock() -> int:
     return 0
+
+
+class _Claims:
+    """Which batches are taken: the main process from the front, executors from the back.
+
+    Two counters in memory shared with the forked executors, under one lock:
+    ``front`` (the next batch the main process takes) and ``back`` (one past the
+    last batch not yet taken by an executor). Where they meet, the main process
+    stops executing and commits the executors' batches. ``reserve`` batches at
+    the end are never taken from the front.
+    """
+
+    def __init__(self, batches: int, reserve: int = 0) -> None:
+        import multiprocessing
+
+        self.lock = multiprocessing.Lock()
+        self.counters = multiprocessing.RawArray("q", [0, batches])
+        self.front_limit = batches - min(reserve, batches)  # the main process stops here
+        self.broken = False  # the lock stayed held (an executor died holding it)
+
+    def _acquire(self) -> bool:
+        # a liveness guard only: what is taken by whom never changes a result
+        if self.broken or not self.lock.acquire(timeout=LOCK_TIMEOUT_S):
+            self.broken = True
+            return False
+        return True
+
+    def take_front(self) -> int | None:
+        if not self._acquire():
+            return None
+        try:
+            front, back = self.counters
+            if front >= back or front >= self.front_limit:
+                return None
+            self.counters[0] = front + 1
+            return int(front)
+        finally:
+            self.lock.release()
+
+    def take_back(self) -> int | None:
+        if not self._acquire():
+            return None
+        try:
+            front, back = self.counters
+            if back <= front:
+                return None
+            self.counters[1] = back - 1
+            return int(back - 1)
+        finally:
+            self.lock.release()
 
 
 @dataclass
@@ -635,6 +786,7 @@ def _fork_executors(
     builder: BlockBuilder,
     txs: Sequence[Transaction],
     batches: list[tuple[int, int]],
+    claims: _Claims,
     workers: int,
     perf: Callable[[], int],
 ) -> dict[int, _Child]:
@@ -648,9 +800,12 @@ def _fork_executors(
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child
             os.close(read_fd)
+            for other in children.values():
+                os.close(other.fd)
             gc.disable()  # short-lived: the collector would only copy shared pages
-            _child_main(builder, txs, batches[w::workers], write_fd, perf)
+            _child_main(builder, txs, batches, claims, write_fd, perf)
         os.close(write_fd)
+        os.set_blocking(read_fd, False)
         children[w] = _Child(pid, read_fd)
     return children
 
@@ -658,29 +813,29 @@ def _fork_executors(
 def _child_main(  # pragma: no cover - runs in the forked executor
     builder: BlockBuilder,
     txs: Sequence[Transaction],
-    mine: list[tuple[int, int]],
+    batches: list[tuple[int, int]],
+    claims: _Claims,
     fd: int,
     perf: Callable[[], int],
 ) -> None:
+    """Take batches from the back, run each on a view over the pre-block state, send it."""
     code = 0
     try:
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         state = builder.state
         state.journal.clear()
         dumps = pickle.dumps
-        for start, end in mine:
+        while (k := claims.take_back()) is not None:
+            start, end = batches[k]
             t = perf()
-            out = []
-            for index in range(start, end):
-                try:
-                    out.append(_pack(run_optimistic(state, builder, txs[index])))
-                except Exception:  # noqa: BLE001 - the main process re-executes it
-                    out.append(None)
-            payload = (perf() - t, out)
             try:
-                data = dumps(payload, protocol=5)
-            except Exception:  # noqa: BLE001 - an unpicklable result: re-executed
-                data = dumps((payload[0], [None] * len(out)), protocol=5)
+                packed = _pack(run_batch(state, builder, txs[start:end], apply=False))
+            except Exception:  # noqa: BLE001 - the main process runs the batch itself
+                packed = None
+            try:
+                data = dumps((k, perf() - t, packed), protocol=5)
+            except Exception:  # noqa: BLE001 - an unpicklable result: run by the main process
+                data = dumps((k, perf() - t, None), protocol=5)
             _write_all(fd, struct.pack("<Q", len(data)) + data)
     except BaseException:  # noqa: BLE001
         code = 1
@@ -697,23 +852,37 @@ def _write_all(fd: int, data: bytes) -> None:  # pragma: no cover - runs in the 
         view = view[written:]
 
 
-def _read_message(child: _Child) -> Any:
-    """The next message of ``child``, or None when it is gone."""
+def _drain(child: _Child, inbox: dict[int, Any]) -> None:
+    """Move the complete messages ``child`` has sent so far into ``inbox`` (no waiting)."""
     buf = child.buffer
-    need = 8
-    while True:
-        if len(buf) >= 8:
-            need = 8 + struct.unpack_from("<Q", buf)[0]
-            if len(buf) >= need:
-                data = bytes(buf[8:need])
-                del buf[:need]
-                return pickle.loads(data)
-        select.select([child.fd], [], [])
-        chunk = os.read(child.fd, max(1 << 20, need - len(buf)))
+    while child.alive:
+        try:
+            chunk = os.read(child.fd, 1 << 20)
+        except BlockingIOError:
+            break
         if not chunk:
             child.alive = False
-            return None
+            break
         buf += chunk
+    while len(buf) >= 8:
+        need = 8 + struct.unpack_from("<Q", buf)[0]
+        if len(buf) < need:
+            break
+        k, elapsed, packed = pickle.loads(bytes(buf[8:need]))
+        del buf[:need]
+        inbox[k] = (elapsed, packed)
+
+
+def _wait_for(k: int, children: dict[int, _Child], inbox: dict[int, Any]) -> bool:
+    """Wait until batch ``k``'s result is in ``inbox``; False when no executor can send it."""
+    while k not in inbox:
+        live = [c for c in children.values() if c.alive]
+        if not live:
+            return False
+        select.select([c.fd for c in live], [], [])
+        for child in live:
+            _drain(child, inbox)
+    return True
 
 
 _UNREAPED: list[int] = []  # stopped executors not yet reaped (their teardown takes ms)
@@ -741,47 +910,63 @@ def _stop(children: dict[int, _Child]) -> None:
     _reap()
 
 
-def _commit_loop(
+def _run_main(
     builder: BlockBuilder,
     txs: Sequence[Transaction],
     batches: list[tuple[int, int]],
-    workers: int,
+    claims: _Claims,
     children: dict[int, _Child],
     stats: ParallelStats,
     abort_percent: int,
     perf: Callable[[], int],
 ) -> None:
+    """Execute from the front until the executors' batches are reached, then commit those."""
+    inbox: dict[int, Any] = {}
+    t = perf()
+    position = 0  # the next batch in block order
+    while (k := claims.take_front()) is not None:
+        start, end = batches[k]
+        for index in range(start, end):
+            _add(builder, txs, index)
+        stats.main_executed += end - start
+        position = k + 1
+        for child in children.values():  # keep the executors' pipes flowing
+            _drain(child, inbox)
+    stats.main_ns += perf() - t
+    # The front has stopped: the executors take every batch from here on.
+    first = position
+    if claims.broken:
+        stats.reason = f"executors unresponsive: sequential from {batches[first][0]}"
+        stats.aborted_at = batches[first][0] if first < len(batches) else len(txs)
+        _stop(children)
     state = builder.state
-    for k, (start, end) in enumerate(batches):
-        owner = k % workers
-        if owner and stats.aborted_at is None:
-            child = children.get(owner)
-            message = _read_message(child) if child is not None and child.alive else None
-            if message is None:
-                stats.reason = f"executor {owner} stopped: sequential from {start}"
-                stats.aborted_at = start
-                _stop(children)
-        if not owner or stats.aborted_at is not None:
-            t = perf()
+    for k in range(first, len(batches)):
+        start, end = batches[k]
+        if stats.aborted_at is None and not _wait_for(k, children, inbox):
+            stats.reason = f"executors stopped: sequential from {start}"
+            stats.aborted_at = start
+        t = perf()
+        if stats.aborted_at is not None:
             for index in range(start, end):
                 _add(builder, txs, index)
             stats.main_executed += end - start
             stats.main_ns += perf() - t
             continue
-        t = perf()
-        elapsed, results = message
+        elapsed, packed = inbox.pop(k)
         stats.worker_ns += elapsed
-        for offset, item in enumerate(results):
-            index = start + offset
-            stats.optimistic += 1
-            if item is not None:
-                result, ws = _unpack(item)
-                tx = txs[index]
-                if _fits(builder, tx) and validate_reads(state, ws.reads):
-                    apply_writes(state, ws)
-                    builder.include(tx, result)
-                    stats.committed += 1
-                    continue
+        stats.optimistic += end - start
+        done = start
+        if packed is not None:
+            results, ws = _unpack(packed)
+            stop = start + len(results)
+            if validate_reads(state, ws.reads) and _admit_all(builder, txs[start:stop], results):
+                apply_writes(state, ws)
+                for index, result in zip(range(start, stop), results, strict=True):
+                    builder.include(txs[index], result)
+                stats.committed += stop - start
+                done = stop
+        # conflicting, refused in the executor, or not modelled: run here, in order
+        for index in range(done, end):
             stats.reexecuted += 1
             stats.conflicts.append(index)
             _add(builder, txs, index)
@@ -798,12 +983,18 @@ def _commit_loop(
             _stop(children)
 
 
-def _fits(builder: BlockBuilder, tx: Transaction) -> bool:
-    """The block checks of :meth:`BlockBuilder.add` pass (else the re-execution raises)."""
+def _admit_all(builder: BlockBuilder, txs: Sequence[Transaction], results: list[TxResult]) -> bool:
+    """The block checks of :meth:`BlockBuilder.add` pass for each of ``txs`` in turn."""
+    gas, blob = builder.gas_used, builder.blob_gas_used
     try:
-        builder.admit(tx)
+        for tx, result in zip(txs, results, strict=True):
+            builder.admit(tx)
+            builder.gas_used += result.gas_used
+            builder.blob_gas_used += result.blob_gas_used
     except TransactionError:
         return False
+    finally:
+        builder.gas_used, builder.blob_gas_used = gas, blob
     return True
 
 
