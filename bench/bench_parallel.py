@@ -23,6 +23,7 @@ Needs node and solc-js (``npm ci``) to compile tests/chain/contracts/ParallelFix
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import random
@@ -147,9 +148,13 @@ def run(
     builder = BlockBuilder(state, env, system=SYSTEM)
     builder.begin()
     t0 = time.perf_counter()
-    if workers == 0:  # the plain sequential loop
-        for tx in txs:
-            builder.add(tx)
+    if workers == 0:  # the plain sequential loop, with the collector held off as the
+        gc.freeze()  # parallel path holds it off, so that neither gains from that
+        try:
+            for tx in txs:
+                builder.add(tx)
+        finally:
+            gc.unfreeze()
         stats = None
     else:
         stats = builder.add_transactions(txs, workers=workers, clock=time.perf_counter_ns, **options)

@@ -313,6 +313,28 @@ def test_sstore_stipend_rule_and_static() -> None:
         Host(evm, msg).emit([1], b"")
 
 
+@pytest.mark.parametrize("stored", [0, 7, (1 << 256) - 1])
+def test_accumulate_is_a_flat_priced_addition(stored: int) -> None:
+    """Host.accumulate: slot += delta (mod 2**256), 5,000 gas whatever the slot holds, no
+    refund; it halts in a static frame and at or below the stipend like SSTORE."""
+    state = WorldState({VAULT: Account(nonce=1, code=b"\xfe", storage={4: stored})})
+    state.begin_transaction()
+    evm, msg = _frame_for(state, 100_000)
+    host = Host(evm, msg)
+    host.accumulate(4, 5)
+    host.accumulate(4, -2)  # a negative delta wraps as two's complement
+    assert state.sload(VAULT, 4) == (stored + 3) % (1 << 256)
+    assert 100_000 - host.gas == 2 * 5_000 and state.refund == 0
+    host.accumulate(9, 0)  # nothing to add: charged, nothing written
+    assert 9 not in state.accounts[VAULT].storage
+    evm, msg = _frame_for(state, G.CALL_STIPEND)
+    with pytest.raises(OutOfGas):
+        Host(evm, msg).accumulate(4, 1)
+    evm, msg = _frame_for(state, 100_000, static=True)
+    with pytest.raises(WriteInStaticContext):
+        Host(evm, msg).accumulate(4, 1)
+
+
 def test_sload_and_log_metering() -> None:
     state = WorldState({VAULT: Account(nonce=1, code=b"\xfe")})
     evm, msg = _frame_for(state, 100_000)

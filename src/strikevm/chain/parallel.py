@@ -106,13 +106,16 @@ _dset = dict.__setitem__
 
 _J_BALANCE = 2  # journal tags of state.world (balance and nonce entries)
 _J_NONCE = 1
-_J_CREDIT = 100  # a blind credit; WorldState.revert ignores unknown tags, TxView undoes it
+_J_CREDIT = 100  # a blind credit; WorldState.revert ignores unknown tags, BatchView undoes it
+_J_ADD = 101  # a blind storage addition (Host.accumulate), likewise
+_WORD = (1 << 256) - 1
 
 # kinds of account writes
 W_DELTA = 0  # (addr, W_DELTA, nonce delta, balance delta, None, slots)
 W_ABS = 1  # (addr, W_ABS, nonce, balance, code, slots): a fresh account, storage from scratch
 W_DEL = 2  # (addr, W_DEL, 0, 0, None, slots): deleted (self-destruct); slots marked dirty
 W_CREDIT = 3  # (addr, W_CREDIT, 0, amount, None, ()): blind credit, created when absent
+W_ADD = 4  # (addr, W_ADD, 0, 0, None, ((slot, delta), ...)): blind storage additions
 
 
 def default_workers() -> int:
@@ -216,6 +219,8 @@ class BatchView(WorldState):
         self.credits: dict[int, int] = {}  # blind balance credits (never-loaded accounts)
         self.deferred_touch: dict[int, None] = {}  # touched, never loaded: decided at commit
         self.maybe_empty: set[int] = set()  # touched at a moment its credits were 0
+        self.slot_adds: dict[tuple[int, int], int] = {}  # blind additions to unread slots
+        self.tx_adds: set[tuple[int, int]] = set()  # of those, made by the current transaction
         self.inexact = False
         self.max_cost = 0
         self.validating = False
@@ -255,10 +260,17 @@ class BatchView(WorldState):
         get = src.get
         slots = self.r_slots
 
+        adds = self.slot_adds
+
         def read(slot: int) -> int:
-            value = get(slot, 0) or 0
-            slots[(addr, slot)] = value
-            return value  # type: ignore[no-any-return]
+            value: int = get(slot, 0) or 0
+            key = (addr, slot)
+            slots[key] = value
+            if adds and key in adds:  # earlier blind additions are part of what is read
+                if key in self.tx_adds:  # ... of this transaction: "original" not modelled
+                    self.inexact = True
+                return (value + adds.pop(key)) & _WORD
+            return value
 
         def nonempty() -> bool:
             found = base_acct.has_storage()
@@ -292,7 +304,19 @@ class BatchView(WorldState):
     # -------------------------------------------------- substate
     def begin_transaction(self) -> None:
         self.validating = False
+        self.tx_adds = set()
         super().begin_transaction()
+
+    def add_storage(self, addr: int, slot: int, delta: int) -> None:
+        acct = _dget(self.accounts, addr, MISSING)
+        if type(acct) is _Tracked and _dget(acct.storage, slot, MISSING) is MISSING:
+            # a slot the batch never looked at: a blind addition, applied at commit
+            key = (addr, slot)
+            self.slot_adds[key] = (self.slot_adds.get(key, 0) + delta) & _WORD
+            self.tx_adds.add(key)
+            self.journal.append((_J_ADD, addr, slot, delta))
+            return
+        super().add_storage(addr, slot, delta)
 
     def add_balance(self, addr: int, amount: int) -> None:
         if _dget(self.accounts, addr, MISSING) is MISSING:
@@ -322,7 +346,13 @@ class BatchView(WorldState):
         credits = self.credits
         for i in range(len(journal) - 1, checkpoint - 1, -1):
             entry = journal[i]
-            if entry[0] == _J_CREDIT:
+            if entry[0] == _J_ADD:
+                key = (entry[1], entry[2])
+                if key in self.slot_adds:
+                    self.slot_adds[key] = (self.slot_adds[key] - entry[3]) & _WORD
+                else:  # read since the addition: not modelled
+                    self.inexact = True
+            elif entry[0] == _J_CREDIT:
                 addr = entry[1]
                 if addr in credits:
                     credits[addr] -= entry[2]
@@ -354,6 +384,10 @@ class BatchView(WorldState):
                 accounts.pop(addr)
                 dirty[addr] = None
                 deleted[addr] = None
+        for entry in self.journal:
+            if entry[0] == _J_ADD:
+                dirty[entry[1]] = None
+                self.dirty_slots.setdefault(entry[1], {})[entry[2]] = None
         self._collect_dirty()
         self.journal.clear()
 
@@ -384,6 +418,12 @@ class BatchView(WorldState):
             if acct is MISSING:  # pragma: no cover - a write always loads the account
                 continue
             storage = acct.storage
+            if changed and self.slot_adds:
+                adds = self.slot_adds
+                blind = tuple((s, adds[(addr, s)]) for s in changed if (addr, s) in adds)
+                if blind:
+                    writes.append((addr, W_ADD, 0, 0, None, blind))
+                    changed = {s: None for s in changed if (addr, s) not in adds}
             sv = tuple((s, _dget(storage, s, 0)) for s in changed) if changed else ()
             if type(acct) is _Tracked:
                 writes.append(
@@ -477,6 +517,10 @@ def apply_writes(state: WorldState, ws: WriteSet) -> None:
         elif kind == W_ABS:
             acct = Account(a, b, code, dict(slots))
             accounts[addr] = acct
+        elif kind == W_ADD:
+            storage = accounts.get(addr).storage
+            for slot, delta in slots:
+                storage[slot] = ((storage.get(slot, 0) or 0) + delta) & _WORD
         elif kind == W_DEL:
             accounts.pop(addr, None)
         else:  # W_CREDIT

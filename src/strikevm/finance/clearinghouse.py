@@ -364,8 +364,7 @@ class StrikeClearinghouse(RiskEngine):
             acct.cash -= amount
             if ctx.dry:
                 return
-            slot = L.pool(L.shard_of(acct.key))
-            ctx.host.sstore(slot, (L.signed(ctx.host.sload(slot), 256) + amount) & _MASK)
+            ctx.host.accumulate(L.pool(L.shard_of(acct.key)), amount)
 
     def _quote_scale(self, ctx: _Ctx) -> int:
         return 10 ** (18 - self._collaterals(ctx)[0][1])
@@ -685,15 +684,10 @@ class StrikeClearinghouse(RiskEngine):
             acct.cash -= amount
             fee_total += amount
         if fee_total:
-            slot = L.fee(L.index_shard_of(taker_acct.key))
-            host.sstore(slot, (L.signed(host.sload(slot), 256) + fee_total) & _MASK)
-        if mk.word.kind == PERP:
-            shard = L.shard_of(int.from_bytes(keccak256(maker_acct.key.to_bytes(32, "big") + taker_acct.key.to_bytes(32, "big")), "big"))
-            slot = L.fills(mk.m, shard)
-            block, fsize, fnotional = L.unpack_fills(host.sload(slot))
-            if block != host.block.number:
-                fsize = fnotional = 0
-            host.sstore(slot, L.pack_fills(host.block.number, fsize + size, fnotional + notional))
+            host.accumulate(L.fee(L.index_shard_of(taker_acct.key)), fee_total)
+        if mk.word.kind == PERP:  # this block's fill VWAP, for the next block's funding step
+            host.accumulate(L.fill_size(mk.m, host.block.number), size)
+            host.accumulate(L.fill_notional(mk.m, host.block.number), notional)
         self._store(ctx, maker_acct)
         self._store(ctx, taker_acct)
         for acct, health_before in zip((maker_acct, taker_acct), reducing, strict=True):
@@ -961,14 +955,22 @@ class StrikeClearinghouse(RiskEngine):
         host = ctx.host
         m = mk.m
         index, last = L.unpack_funding(host.sload(L.funding(m)))
+        # the previous block's fills, read once and cleared (the slots do not pile up)
+        previous = host.block.number - 1
+        size = notional = 0
+        if previous >= 0:
+            size = host.sload(L.fill_size(m, previous))
+            notional = host.sload(L.fill_notional(m, previous))
+            if size:
+                host.sstore(L.fill_size(m, previous), 0)
+            if notional:
+                host.sstore(L.fill_notional(m, previous), 0)
         now = ctx.now
         if last == 0 or now <= last:
             if last == 0:
                 host.sstore(L.funding(m), L.pack_funding(index, now))
             return
-        previous = host.block.number - 1
-        shards = [L.unpack_fills(host.sload(L.fills(m, shard))) for shard in range(L.SHARDS)]
-        traded = any(block == previous for block, _, _ in shards)
+        traded = size != 0
         if not traded and now - last < FUNDING_INTERVAL:
             return  # nothing new: the index is brought up to date at most once a minute
         got = self._oracle(ctx, "getPriceWad(bytes32)", mk.underlying)
@@ -977,11 +979,6 @@ class StrikeClearinghouse(RiskEngine):
             return
         spot = got[0]
         ema, vwap = L.unpack_premium(host.sload(L.funding_premium(m)))
-        size = notional = 0
-        for block, s, n in shards:
-            if block == previous:
-                size += s
-                notional += n
         sample = 0  # a block without fills carries no premium information: the EMA decays
         if size:
             vwap = notional * WAD // size

@@ -1,8 +1,11 @@
 """StrikeClearinghouse's storage layout, order type and packing helpers.
 
 Every slot is ``keccak256`` of a namespace string and its keys, so accounts, markets
-and orders never share a slot. Writes that every trade would otherwise make to one
-global slot are **sharded** (16 shards) so independent trades do not conflict:
+and orders never share a slot. Sums that every trade adds to (fees, the clearing pool,
+the fill-VWAP accumulators) are written with ``Host.accumulate``: an addition that never
+reads the slot and costs the same whatever it holds, so independent trades commute and
+the parallel executor applies them without a conflict (docs/parallel.md). The fee and
+pool sums are also sharded, which spreads the slots over the trie:
 
     GLOBAL                      admin (160) | marketCount (32, at 160) | collateralCount (16, at 192)
     RATE_FEED                   oracle rate feed used for option marks (bytes32; 0: rate 0)
@@ -19,8 +22,9 @@ global slot are **sharded** (16 shards) so independent trades do not conflict:
     MARKET_SETTLEMENT(m)        settlement price (wad)
     FUNDING(m)                  index (int192, wad quote per unit) | lastUpdate (64, at 192)
     FUNDING_PREMIUM(m)          premium EMA (int128, wad) | last fill VWAP (128, at 128)
-    FILLS(m, shard)             block (64) | size (96, at 64) | notional (96, at 160) — fill VWAP
-                                of the current block, per shard (keccak(maker, taker) mod 16)
+    FILL_SIZE(m, block)         sum of the perpetual's fill sizes in the block (wad), and
+    FILL_NOTIONAL(m, block)     of their notionals (wad): the fill VWAP the next block's
+                                funding step reads, then clears (accumulated)
     SHORT_COUNT(m), SHORT(m, i), SHORT_INDEX(m, account)   short holders of American options
     ACCOUNT(a)                  owner (160) | subaccount (32, at 160) | mode (8, at 192)
                                 | positionCount (16, at 200); a = keccak256(owner, subaccount)
@@ -30,8 +34,10 @@ global slot are **sharded** (16 shards) so independent trades do not conflict:
     POSITION(a, m)              size (int128, wad) | cost (int128, wad)
     POSITION_META(a, m)         funding index at last touch (int192) | list index + 1 (32, at 192)
     FEE(shard)                  fee account cash (int256, quote units), 256 shards by taker
+                                (accumulated)
     POOL(shard)                 clearing pool cash (int256), 16 shards by account: the other
                                 side of realized P&L, funding and settlement payments
+                                (accumulated)
     FILLED(orderHash)           amount filled (type(uint256).max once cancelled)
     NONCE_FLOOR(owner, sub)     orders with a lower nonce are cancelled
     DELEGATE(owner, delegate)   1 when ``delegate`` may sign orders for ``owner``
@@ -126,8 +132,12 @@ def funding_premium(m: int) -> int:
     return _slot(b"ch.premium", m)
 
 
-def fills(m: int, shard: int) -> int:
-    return _slot(b"ch.fills", m, shard)
+def fill_size(m: int, block: int) -> int:
+    return _slot(b"ch.fillSize", m, block)
+
+
+def fill_notional(m: int, block: int) -> int:
+    return _slot(b"ch.fillNotional", m, block)
 
 
 def short_count(m: int) -> int:
@@ -280,14 +290,6 @@ def pack_premium(ema: int, vwap: int) -> int:
 
 def unpack_premium(w: int) -> tuple[int, int]:
     return signed(w, 128), w >> 128
-
-
-def pack_fills(block: int, size: int, notional: int) -> int:
-    return u(block, 64) | u(size, 96) << 64 | u(notional, 96) << 160
-
-
-def unpack_fills(w: int) -> tuple[int, int, int]:
-    return w & ((1 << 64) - 1), w >> 64 & ((1 << 96) - 1), w >> 160
 
 
 def pack_account(owner: int, sub: int, mode: int, count: int) -> int:

@@ -13,6 +13,7 @@ from strikevm.crypto import EMPTY_KECCAK
 from strikevm.state.account import Account
 
 RIPEMD160_ADDRESS = 3
+_WORD = (1 << 256) - 1
 
 # journal entry tags
 _ACCOUNT = 0  # (tag, addr, previous Account object or None)
@@ -266,6 +267,11 @@ class WorldState:
             self.original[key] = 0 if addr in self.created else old
         self.journal.append((_STORAGE, addr, slot, old))
         storage[slot] = value
+
+    def add_storage(self, addr: int, slot: int, delta: int) -> None:
+        """``slot += delta`` (mod 2**256): a commutative update whose value the caller
+        never sees, so a parallel executor may apply it without reading the slot."""
+        self.sstore(addr, slot, (self.sload(addr, slot) + delta) & _WORD)
 
     def tload(self, addr: int, slot: int) -> int:
         return self.transient.get((addr, slot), 0)

@@ -8,6 +8,7 @@ through it, metered exactly as the equivalent EVM instructions would be:
 | --- | --- | --- |
 | ``sload(slot)`` | SLOAD (EIP-2929: 2,100 cold, 100 warm) | the contract's own storage |
 | ``sstore(slot, value)`` | SSTORE (EIP-2200/2929/3529, refunds, 2,300-stipend rule) | halts in a static frame |
+| ``accumulate(slot, delta)`` | flat 5,000 (a cold SSTORE of a non-zero slot), no refund | ``slot += delta``, never read back: commutes (parallel execution) |
 | ``emit(topics, data)`` | LOGn (375 + 375 per topic + 8 per byte) | halts in a static frame |
 | ``balance(addr)`` | BALANCE (2,600 cold, 100 warm) | |
 | ``call(to, data, value=, gas=)`` | CALL (access, value, new account; 63/64 rule) | a sub-call into any contract |
@@ -54,6 +55,7 @@ log = logging.getLogger("strikevm.native")
 
 _W = 32
 _MASK = (1 << 256) - 1
+ACCUMULATE_GAS = G.COLD_SLOAD + G.STORAGE_UPDATE - G.COLD_SLOAD  # 5,000: cold SSTORE, non-zero slot
 
 
 def error_selector(signature: str) -> bytes:
@@ -195,6 +197,25 @@ class Host:
             if refund:
                 state.add_refund(refund)
             state.sstore(addr, slot, value)
+
+    def accumulate(self, slot: int, delta: int) -> None:
+        """``slot += delta`` (mod 2**256) for a counter this call never reads back.
+
+        Charged a flat :data:`ACCUMULATE_GAS` (a cold SSTORE of a non-zero slot),
+        whatever the slot holds, so neither the gas nor the result depends on its
+        value: transactions adding to one counter commute, and the parallel
+        executor applies the additions without a read (docs/parallel.md). Meant
+        for sums read only by other calls (fee and clearing-pool shards, fill
+        accumulators); the slots it may create must be bounded by the caller.
+        """
+        if self.is_static:
+            raise WriteInStaticContext("native accumulate")
+        if self.gas <= G.CALL_STIPEND:
+            raise OutOfGas("accumulate with gas at or below the call stipend")
+        self.charge(ACCUMULATE_GAS)
+        self.state.warm_slot(self.address, slot)
+        if delta & _MASK:
+            self.state.add_storage(self.address, slot, delta)
 
     # -------------------------------------------------------------------- logs
     def emit(self, topics: Sequence[int], data: bytes = b"") -> None:
