@@ -72,8 +72,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--exec-workers",
         type=_workers,
         default=None,
-        help="executors for re-executing a block's transactions in parallel "
-        "(chain.parallel; default: the cores available, 1 = sequential)",
+        help="executors for a block's transactions (chain.parallel: optimistic parallel "
+        "execution with the sequential result; default: the cores available, 1 = one by one)",
     )
     limits = parser.add_argument_group("denial-of-service limits (0 disables one)")
     limits.add_argument(
@@ -250,6 +250,7 @@ def run(args: argparse.Namespace, out: IO[str] | None = None) -> int:
         max_log_blocks=args.rpc_max_log_blocks,
         max_log_results=args.rpc_max_log_results,
         max_snapshots=args.max_snapshots,
+        exec_workers=exec_workers(args),
     )
     limits = RpcLimits(
         batch_items=args.rpc_batch_limit,
@@ -290,12 +291,17 @@ def run(args: argparse.Namespace, out: IO[str] | None = None) -> int:
         )
         mining = f"every {args.block_time}s" if args.block_time else "on each transaction"
         out.write(f"Mining:            {mining}\n")
-        out.write(f"Exec workers:      {exec_workers(args)} (block re-execution)\n")
+        out.write(f"Exec workers:      {config.exec_workers} (block execution)\n")
         out.flush()
 
         def on_block(stored: StoredBlock, elapsed_ns: int) -> None:
             if not args.quiet:
-                log.info(_block_line(stored, elapsed_ns))
+                line = _block_line(stored, elapsed_ns)
+                runs = [r for r in node.last_parallel if r.mode == "parallel"]
+                if runs:
+                    line += (f" parallel {sum(r.committed for r in runs)}/"
+                             f"{sum(r.optimistic for r in runs)} forked results committed")  # fmt: skip
+                log.info(line)
 
         server = RpcServer(
             node,

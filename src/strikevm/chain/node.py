@@ -42,6 +42,7 @@ from strikevm.chain.block import (
 )
 from strikevm.chain.bloom import bloom_may_contain
 from strikevm.chain.mempool import Mempool, PoolConfig, PoolError
+from strikevm.chain.parallel import BlockTransactionError, ParallelPolicy, ParallelStats
 from strikevm.chain.pipeline import BlockBuilder
 from strikevm.chain.receipt import Receipt
 from strikevm.chain.store import ChainStore, StoredBlock, overlay
@@ -285,6 +286,10 @@ class NodeConfig:
     # live evm_snapshot states; taking one more drops the oldest (0: no limit)
     max_snapshots: int = 100
     extra_data: bytes = b""
+    # Executors for a block's transactions (chain.parallel): 1 runs them one by one;
+    # more selects the block's transactions first, then executes them optimistically in
+    # parallel with the same result (the CLI's --exec-workers, default the cores).
+    exec_workers: int = 1
     # Genesis configuration of the system contracts (finance.genesis); None: the dev
     # default (oracle feeds ETH/USD, BTC/USD and the USD rate, published by dev
     # accounts 7, 8 and 9, administered by dev account 0).
@@ -462,6 +467,8 @@ class DevNode:
         # exception it raises must leave the node exactly as before the block.
         self.fault_injector: Callable[[str], None] | None = None
         self.last_end_step_ns = 0
+        self.parallel_policy = ParallelPolicy()
+        self.last_parallel: list[ParallelStats] = []  # what the executor did with the last block
         # Dev helpers (see docs/node.md): impersonated senders, the next block's base
         # fee, and the timestamp that evm_setNextBlockTimestamp asked for.
         self.impersonated: set[int] = set()
@@ -1136,6 +1143,46 @@ class DevNode:
         elif now + self._skew < ts:
             self._skew = ts - now
 
+    def _execute_selected(
+        self, builder: BlockBuilder, work: WorldState, base_fee: int, skip: set[int]
+    ) -> None:
+        """Select the block's transactions from the pool (best first, by gas limit), then
+        execute the list with ``exec_workers`` executors (chain.parallel).
+
+        A transaction refused at execution is handled as the one-by-one loop handles it
+        (its sender skipped; dropped from the pool unless the block was full) and the
+        rest of the list goes on, without that sender's later transactions.
+        """
+        limit = self.config.gas_limit
+        gas = builder.gas_used
+        chosen: set[int] = set()
+        selected: list[Transaction] = []
+        for tx in self.pool.best(work.nonce, base_fee, chosen):
+            if gas + tx.gas_limit > limit:
+                chosen.add(tx.sender)
+                continue
+            selected.append(tx)
+            gas += tx.gas_limit
+        while selected:
+            try:
+                self.last_parallel.append(
+                    builder.add_transactions(
+                        selected, workers=self.config.exec_workers, policy=self.parallel_policy
+                    )
+                )
+                return
+            except BlockTransactionError as exc:
+                if exc.stats is not None:
+                    self.last_parallel.append(exc.stats)
+                bad = selected[exc.index]
+                skip.add(bad.sender)
+                if not isinstance(exc.error, (X.BlockGasExhausted, X.BlobGasExhausted)):
+                    for dropped in self.pool.remove_sender_from(bad.sender, bad.nonce):
+                        self._dropped[dropped.hash] = NodeError(
+                            f"transaction dropped at execution: {exc.error}"
+                        )
+                selected = [t for t in selected[exc.index + 1 :] if t.sender != bad.sender]
+
     def produce_block(
         self,
         timestamp: int | None = None,
@@ -1194,8 +1241,12 @@ class DevNode:
         included = builder.transactions
         skip: set[int] = set()
         current: Transaction | None = None
+        self.last_parallel = []
         try:
             builder.begin()
+            if transactions and cfg.exec_workers > 1:
+                self._execute_selected(builder, work, base_fee, skip)
+            # (after a parallel pass: whatever it left that still fits, one by one)
             for tx in self.pool.best(work.nonce, base_fee, skip) if transactions else ():
                 current = tx
                 if builder.gas_used + tx.gas_limit > cfg.gas_limit:

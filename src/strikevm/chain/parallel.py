@@ -75,6 +75,7 @@ __all__ = [
     "MIN_GAS_PER_TX",
     "MIN_PARALLEL_TXS",
     "BlockTransactionError",
+    "ParallelPolicy",
     "ParallelStats",
     "TxView",
     "WriteSet",
@@ -90,6 +91,9 @@ ABORT_CONFLICT_PERCENT = 50  # forked results re-executed above this share: fini
 ABORT_MIN_SAMPLES = 8  # forked results seen before the abort rule applies
 MAX_BATCH = 32
 LOCK_TIMEOUT_S = 10  # an executor holding the batch counters longer is presumed dead
+WAIT_TIMEOUT_S = 60  # an executor silent this long is presumed stuck (liveness only)
+MAX_BACKOFF = 64  # blocks run sequentially at most after a block of conflicts
+DEFAULT_RESERVE = 0  # batches left to the forked executors when no ``reserve`` is given
 MIN_GAS_PER_TX = 100_000  # less work per transaction: the per-transaction overhead dominates
 
 _NONCE = Account.nonce  # the slot descriptors of the plain account fields
@@ -133,6 +137,7 @@ class BlockTransactionError(Exception):
         super().__init__(f"transaction {index}: {type(error).__name__}: {error}")
         self.index = index
         self.error = error
+        self.stats: ParallelStats | None = None  # what the executor did up to it
 
 
 # ------------------------------------------------------------------ recording view
@@ -662,6 +667,37 @@ class ParallelStats:
 # ------------------------------------------------------------------ the executor
 
 
+@dataclass
+class ParallelPolicy:
+    """The observed conflict rate, carried from block to block (the node keeps one).
+
+    After a parallel block whose forked results were mostly re-executed (above
+    :data:`ABORT_CONFLICT_PERCENT`), the next blocks run sequentially: 1, then 2,
+    4, ... up to :data:`MAX_BACKOFF` blocks while conflicts persist; a block that
+    runs in parallel with few conflicts resets the backoff. It decides from counts
+    only, never from time.
+    """
+
+    backoff: int = 0  # blocks still to run sequentially
+    penalty: int = 0  # the length of the next backoff
+
+    def decide(self) -> str | None:
+        if self.backoff <= 0:
+            return None
+        self.backoff -= 1
+        return f"recent conflicts: sequential ({self.backoff} more block(s) after this one)"
+
+    def observe(self, stats: ParallelStats) -> None:
+        if stats.mode != "parallel" or not stats.optimistic:
+            return
+        if stats.reexecuted * 100 > ABORT_CONFLICT_PERCENT * stats.optimistic:
+            self.penalty = min(MAX_BACKOFF, max(1, 2 * self.penalty))
+            self.backoff = self.penalty
+        else:
+            self.penalty = 0
+
+
+
 def choose_mode(
     txs: Sequence[Transaction],
     workers: int,
@@ -714,7 +750,8 @@ def execute_transactions(
     gas_used: int | None = None,
     batch: int | None = None,
     abort_percent: int = ABORT_CONFLICT_PERCENT,
-    reserve: int = 0,
+    reserve: int | None = None,
+    policy: ParallelPolicy | None = None,
     clock: Callable[[], int] | None = None,
 ) -> ParallelStats:
     """Include ``txs`` in ``builder``'s block, in order, with up to ``workers`` executors.
@@ -725,6 +762,7 @@ def execute_transactions(
     ``clock`` (nanoseconds, e.g. ``time.perf_counter_ns``) only fills the timing metrics.
     ``reserve`` batches at the end are left to the forked executors whatever their
     speed (tests use it to be sure parallel work happened; 0 balances by itself).
+    ``policy`` carries the conflict rate of earlier blocks (see :class:`ParallelPolicy`).
     """
     perf = clock if clock is not None else _no_clock
     t0 = perf()
@@ -738,9 +776,16 @@ def execute_transactions(
     )
     if reason is None and not hasattr(os, "fork"):  # pragma: no cover - not POSIX
         reason = "no fork() on this platform"
+    if reason is None and policy is not None:
+        reason = policy.decide()
     if reason is not None:
         stats = ParallelStats("sequential", reason, 1, n, main_executed=n)
-        _sequential(builder, txs, 0)
+        try:
+            _sequential(builder, txs, 0)
+        except BlockTransactionError as exc:
+            stats.main_executed = exc.index
+            exc.stats = stats
+            raise
         stats.wall_ns = perf() - t0
         stats.main_ns = stats.wall_ns
         return stats
@@ -748,7 +793,7 @@ def execute_transactions(
     batches = [(start, min(start + size, n)) for start in range(0, n, size)]
     stats = ParallelStats("parallel", "parallel", workers, n, batch_size=size)
     _reap(block=len(_UNREAPED) > 64)
-    claims = _Claims(len(batches), reserve)
+    claims = _Claims(len(batches), DEFAULT_RESERVE if reserve is None else reserve)
     # The objects that exist now stay out of the collector's reach until the block is
     # done: a full collection would write to every page the executors share.
     gc.freeze()
@@ -756,11 +801,17 @@ def execute_transactions(
         children = _fork_executors(builder, txs, batches, claims, workers, perf)
         try:
             _run_main(builder, txs, batches, claims, children, stats, abort_percent, perf)
+        except BlockTransactionError as exc:
+            exc.stats = stats
+            stats.reason = f"transaction {exc.index} refused"
+            raise
         finally:
             _stop(children)
     finally:
         gc.unfreeze()
     stats.wall_ns = perf() - t0
+    if policy is not None:
+        policy.observe(stats)
     return stats
 
 
@@ -918,12 +969,15 @@ def _drain(child: _Child, inbox: dict[int, Any]) -> None:
 
 
 def _wait_for(k: int, children: dict[int, _Child], inbox: dict[int, Any]) -> bool:
-    """Wait until batch ``k``'s result is in ``inbox``; False when no executor can send it."""
+    """Wait until batch ``k``'s result is in ``inbox``; False when no executor can send it
+    (all gone, or silent for :data:`WAIT_TIMEOUT_S`: a liveness guard, never a result)."""
     while k not in inbox:
         live = [c for c in children.values() if c.alive]
         if not live:
             return False
-        select.select([c.fd for c in live], [], [])
+        ready, _, _ = select.select([c.fd for c in live], [], [], WAIT_TIMEOUT_S)
+        if not ready:
+            return False
         for child in live:
             _drain(child, inbox)
     return True

@@ -19,7 +19,9 @@ any thread; the block cache is guarded by a lock.
 
 from __future__ import annotations
 
+import os
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
@@ -147,6 +149,19 @@ def overlay(base: WorldState) -> OverlayState:
     return OverlayState(base)
 
 
+_STORES: weakref.WeakSet[ChainStore] = weakref.WeakSet()
+
+
+def _reinit_locks() -> None:  # pragma: no cover - runs in a forked child
+    # a lock held by another thread of the parent at fork() would stay held in the child
+    for store in list(_STORES):
+        store._cache_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reinit_locks)
+
+
 class ChainStore:
     """Blocks, receipts, the transaction index and the state of one chain.
 
@@ -169,6 +184,7 @@ class ChainStore:
         self.committer = StateCommitter(db, root)
         self._cache: OrderedDict[int, StoredBlock] = OrderedDict()
         self._cache_lock = threading.Lock()  # readers on other threads share the cache
+        _STORES.add(self)
         self._head: tuple[int, bytes] | None = head
 
     # ------------------------------------------------------------- lifecycle

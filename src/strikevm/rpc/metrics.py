@@ -64,6 +64,10 @@ class Metrics:
         self.last_liquidations = 0
         self.end_step_seconds = 0.0
         self.last_end_step_seconds = 0.0
+        # parallel execution (chain.parallel): blocks by mode, forked results
+        self.exec_blocks: dict[str, int] = {"parallel": 0, "sequential": 0}
+        self.exec_committed = 0
+        self.exec_reexecuted = 0
         self._lock = threading.Lock()
 
     def observe_block(self, transactions: int, gas_used: int, elapsed_ns: int) -> None:
@@ -87,6 +91,14 @@ class Metrics:
             self.last_liquidations = liquidations
             self.end_step_seconds += step_ns / 1e9
             self.last_end_step_seconds = step_ns / 1e9
+
+    def observe_execution(self, parallel: bool, committed: int, reexecuted: int) -> None:
+        """How a block's transactions ran: in parallel or not; forked results committed
+        as they were and re-executed after a conflict."""
+        with self._lock:
+            self.exec_blocks["parallel" if parallel else "sequential"] += 1
+            self.exec_committed += committed
+            self.exec_reexecuted += reexecuted
 
     def observe_request(self, method: str, seconds: float, ok: bool) -> None:
         label = method if method in self.known else "unknown"
@@ -165,6 +177,15 @@ class Metrics:
             metric("strikevm_end_block_step_last_seconds", "gauge",
                    "Time of the last block's end-of-block system steps.",
                    [("", self.last_end_step_seconds)])
+            metric("strikevm_exec_blocks_total", "counter",
+                   "Blocks by how their transactions ran (chain.parallel).",
+                   [(f'{{mode="{m}"}}', v) for m, v in sorted(self.exec_blocks.items())])
+            metric("strikevm_exec_optimistic_committed_total", "counter",
+                   "Transactions run by a forked executor and committed as they ran.",
+                   [("", self.exec_committed)])
+            metric("strikevm_exec_reexecuted_total", "counter",
+                   "Transactions run by a forked executor, then re-executed after a conflict.",
+                   [("", self.exec_reexecuted)])
             metric(
                 "strikevm_rpc_requests_total",
                 "counter",

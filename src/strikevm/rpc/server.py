@@ -424,6 +424,12 @@ class RpcServer:
             len(stored.block.transactions), stored.header.gas_used, elapsed_ns
         )
         self.metrics.observe_risk(*_risk_events(stored), getattr(self.node, "last_end_step_ns", 0))
+        runs = getattr(self.node, "last_parallel", [])
+        self.metrics.observe_execution(
+            any(r.mode == "parallel" for r in runs),
+            sum(r.committed for r in runs),
+            sum(r.reexecuted for r in runs),
+        )
         mined = self._mined
         for index, tx in enumerate(stored.block.transactions):
             mined[tx.hash] = (stored, index)

@@ -120,7 +120,28 @@ class ChainDB:
         self._readers = 0
         self._resizing = False
         self._cond = threading.Condition()
+        self._pid = os.getpid()
+        self._map_size = map_size
         self.nodes = LMDBNodeStore(self)
+
+    def _in_child(self) -> None:
+        """After fork() (a parallel block executor): open this process's own environment.
+
+        LMDB must not be used through an environment inherited across fork(). The
+        child opens the data directory again read-only and without the lock file
+        (its readers are short-lived and the parent does not write while they run),
+        with fresh locks and no inherited read or write transaction.
+        """
+        self._pid = os.getpid()
+        self._env = lmdb.open(self.path, readonly=True, lock=False, max_dbs=len(_TABLES) + 4,
+                              readahead=False, map_size=self._map_size)  # fmt: skip
+        self._dbs = {name: self._env.open_db(name.encode(), create=False) for name in _TABLES}
+        self.readonly = True
+        self._local = threading.local()
+        self._writer = threading.Lock()
+        self._readers = 0
+        self._resizing = False
+        self._cond = threading.Condition()
 
     # ------------------------------------------------------------ lifecycle
     def close(self) -> None:
@@ -157,11 +178,14 @@ class ChainDB:
                 while self._readers:
                     self._cond.wait()
                 self._env.set_mapsize(size)
+                self._map_size = size
             finally:
                 self._resizing = False
                 self._cond.notify_all()
 
     def _begin_read(self) -> lmdb.Transaction:
+        if self._pid != os.getpid():
+            self._in_child()
         with self._cond:
             while self._resizing:
                 self._cond.wait()
@@ -305,6 +329,8 @@ class ChainDB:
             self._end_read(txn)
 
     def _reader(self) -> lmdb.Transaction | None:
+        if self._pid != os.getpid():
+            self._in_child()
         state = self._local.__dict__
         batch = state.get("batch")
         if batch is not None:

@@ -1003,6 +1003,17 @@ _cache_bytes = 0
 _CACHE_LOCK = threading.Lock()
 
 
+def _reinit_cache_lock() -> None:  # pragma: no cover - runs in a forked child
+    # A thread of the parent may have held the lock at fork(); the child has no such
+    # thread, so the copy would stay held (chain.parallel forks block executors).
+    global _CACHE_LOCK
+    _CACHE_LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reinit_cache_lock)
+
+
 def compiled(code: bytes, fork: str = CANCUN.cache_key) -> CompiledCode:
     """The compiled code of ``code`` under fork ``fork``, from the LRU or new."""
     global _cache_bytes
