@@ -22,6 +22,8 @@ def main(argv: list[str] | None = None) -> int:
     bt.add_argument("--json", action="store_true", help="one JSON object per test")
     bt.add_argument("--engine", choices=("fast", "reference"), default="fast")
     bt.add_argument("-j", "--jobs", type=int, default=0, help="worker processes (0: all cores)")
+    bt.add_argument("--exec-workers", type=int, default=0,
+                    help="executors per block (chain.parallel; 0: the cores, 1: one by one)")  # fmt: skip
 
     from strikevm.tools import bench
 
@@ -39,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     vb.add_argument("--datadir", help="node data directory (with --export)")
     vb.add_argument("-o", "--out", help="bundle file to write (with --export)")
     vb.add_argument("--chain-id", type=int, default=1)
+    vb.add_argument("--exec-workers", type=int, default=0,
+                    help="executors for the block (chain.parallel; 0: the cores, 1: one by one)")  # fmt: skip
 
     from strikevm.tools import oracle_cli
 
@@ -78,15 +82,18 @@ def main(argv: list[str] | None = None) -> int:
             export=args.export,
             out=args.out,
             chain_id=args.chain_id,
+            workers=_exec_workers(args.exec_workers),
         )
     if args.command == "node":
         return node_cli.run(args)
     if args.command in ("statetest", "blocktest"):
         from strikevm.tools import blocktest, statetest
 
-        runner = statetest if args.command == "statetest" else blocktest
         try:
-            return runner.main(args.paths, as_json=args.json, engine=args.engine, jobs=args.jobs)
+            if args.command == "blocktest":
+                return blocktest.main(args.paths, as_json=args.json, engine=args.engine,
+                                      jobs=args.jobs, workers=_exec_workers(args.exec_workers))  # fmt: skip
+            return statetest.main(args.paths, as_json=args.json, engine=args.engine, jobs=args.jobs)
         except statetest.FixtureError as exc:
             print(f"strikevm {args.command}: {exc}", file=sys.stderr)
             return 2
@@ -100,6 +107,12 @@ def main(argv: list[str] | None = None) -> int:
         )
     parser.error(f"unknown command {args.command}")
     return 2
+
+
+def _exec_workers(given: int) -> int:
+    from strikevm.chain.parallel import default_workers
+
+    return given if given > 0 else default_workers()
 
 
 if __name__ == "__main__":

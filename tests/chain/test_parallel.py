@@ -33,8 +33,8 @@ from strikevm.chain.block import (
     transactions_root,
 )
 from strikevm.chain.parallel import (
-    ParallelStats,
     BatchView,
+    ParallelStats,
     apply_writes,
     execute_transactions,
     validate_reads,
@@ -570,3 +570,28 @@ def test_clearinghouse_disjoint_trades_commit_in_parallel() -> None:
     assert stats.optimistic == pairs // 2
     assert stats.committed * 2 > stats.optimistic, stats.as_dict()  # most commit as run
     print("clearinghouse, disjoint pairs:", stats.as_dict())
+
+
+def test_policy_backs_off_after_conflicting_blocks(world: tuple[Chain, Contracts]) -> None:
+    """A block whose forked results were mostly re-executed makes the next blocks run
+    sequentially, 1 then 2, 4, ... blocks while conflicts persist; a good block resets."""
+    chain, c = world
+    policy = parallel.ParallelPolicy()
+    nonces = list(chain.nonces)
+    hot = [chain.tx(i % N_KEYS, c.counter, sel("increment()"), gas=100_000) for i in range(64)]
+    chain.nonces = list(nonces)
+    modes = []
+    for _ in range(4):
+        stats = assert_same(chain.state, chain.env(), hot, chain.system, batch=4, policy=policy)
+        modes.append(stats.mode)
+    # parallel (conflicts) -> 1 sequential -> parallel (conflicts) -> 2 sequential
+    assert modes == ["parallel", "sequential", "parallel", "sequential"], modes
+    assert policy.backoff == 1 and policy.penalty == 2
+    assert "recent conflicts" in stats.reason
+    policy.backoff = 0
+    rng = random.Random(4)
+    calm = [independent_tx(rng, chain, c, i) for i in range(N_KEYS)]
+    chain.nonces = nonces
+    stats = assert_same(chain.state, chain.env(), calm, chain.system, batch=4, policy=policy)
+    assert stats.mode == "parallel" and stats.committed * 2 > stats.optimistic
+    assert policy.penalty == 0 and policy.backoff == 0

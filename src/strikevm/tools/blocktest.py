@@ -197,8 +197,11 @@ def _state_diff(state: WorldState, expected: WorldState) -> str:
     return "; ".join(diffs[:5])
 
 
-def run_test(test: dict, engine: str = "fast") -> int:
-    """Import the test's chain; return the number of blocks imported. Raises Mismatch."""
+def run_test(test: dict, engine: str = "fast", workers: int = 1) -> int:
+    """Import the test's chain; return the number of blocks imported. Raises Mismatch.
+
+    ``workers`` executors run each block's transactions (chain.parallel; a block of
+    one transaction always runs sequentially)."""
     spec = FORKS[test["network"]]
     state = build_state(test["pre"])
     genesis = decode_block(hex_to_bytes(test["genesisRLP"]), chain_id=CHAIN_ID).header
@@ -230,6 +233,7 @@ def run_test(test: dict, engine: str = "fast") -> int:
                 block_hash=block_hash,
                 chain_id=CHAIN_ID,
                 state_root=state_root,
+                workers=workers,
             )
         except InvalidBlock as exc:
             if not expected_exc:
@@ -265,7 +269,7 @@ def run_test(test: dict, engine: str = "fast") -> int:
     return imported
 
 
-def run_file(path: Path, engine: str = "fast") -> list[BlockTestResult]:
+def run_file(path: Path, engine: str = "fast", workers: int = 1) -> list[BlockTestResult]:
     name = str(path)
     try:
         with open(path) as fh:
@@ -283,7 +287,7 @@ def run_file(path: Path, engine: str = "fast") -> list[BlockTestResult]:
             )
             continue
         try:
-            imported = run_test(test, engine)
+            imported = run_test(test, engine, workers)
         except Mismatch as exc:
             results.append(BlockTestResult(name, test_name, False, reason=str(exc)))
         except Exception as exc:  # a crash is a failure with its cause, never a skip
@@ -294,25 +298,28 @@ def run_file(path: Path, engine: str = "fast") -> list[BlockTestResult]:
     return results
 
 
-def _run_file_deep(args: tuple[Path, str]) -> list[BlockTestResult]:
-    path, engine = args
-    return run_deep(lambda: run_file(path, engine))
+def _run_file_deep(args: tuple[Path, str, int]) -> list[BlockTestResult]:
+    path, engine, workers = args
+    return run_deep(lambda: run_file(path, engine, workers))
 
 
-def run_paths(paths: list[str], engine: str = "fast", jobs: int = 1) -> Iterator[BlockTestResult]:
+def run_paths(
+    paths: list[str], engine: str = "fast", jobs: int = 1, workers: int = 1
+) -> Iterator[BlockTestResult]:
     files = collect(paths)
     if jobs <= 1:
         for f in files:
-            yield from _run_file_deep((f, engine))
+            yield from _run_file_deep((f, engine, workers))
         return
     with ProcessPoolExecutor(max_workers=jobs) as pool:
-        for results in pool.map(_run_file_deep, [(f, engine) for f in files], chunksize=2):
+        tasks = [(f, engine, workers) for f in files]
+        for results in pool.map(_run_file_deep, tasks, chunksize=2):
             yield from results
 
 
-def main(paths: list[str], *, as_json: bool, engine: str, jobs: int) -> int:
+def main(paths: list[str], *, as_json: bool, engine: str, jobs: int, workers: int = 1) -> int:
     passed = failed = skipped = 0
-    for res in run_paths(paths, engine, jobs or os.cpu_count() or 1):
+    for res in run_paths(paths, engine, jobs or os.cpu_count() or 1, workers):
         if res.skipped:
             skipped += 1
         elif res.passed:

@@ -51,7 +51,8 @@ def export_bundle(
 
 
 def verify_bundle(
-    bundle: bytes, *, system: Mapping[int, Any] | None = None, chain_id: int = 1
+    bundle: bytes, *, system: Mapping[int, Any] | None = None, chain_id: int = 1,
+    workers: int = 1,
 ) -> bytes:
     """Execute the bundle's block from its witness; return the checked post-state root.
 
@@ -73,12 +74,13 @@ def verify_bundle(
         result.append(post_state_root(s))
         return result[-1]
 
-    apply_block(state, block, parent, system=system, chain_id=chain_id, state_root=root_of)
+    apply_block(state, block, parent, system=system, chain_id=chain_id, state_root=root_of,
+                workers=workers)  # fmt: skip
     return result[-1]
 
 
 def main(path: str | None, *, datadir: str | None, export: int | None, out: str | None,
-         chain_id: int) -> int:
+         chain_id: int, workers: int = 1) -> int:
     """CLI entry: verify a bundle file, or export one (``--export N --datadir DIR -o FILE``)."""
     if export is not None:
         if datadir is None or out is None:
@@ -100,7 +102,7 @@ def main(path: str | None, *, datadir: str | None, export: int | None, out: str 
     with open(path, "rb") as fh:
         data = fh.read()
     try:
-        root = verify_bundle(data, system=_system(), chain_id=chain_id)
+        root = verify_bundle(data, system=_system(), chain_id=chain_id, workers=workers)
     except Exception as exc:  # every rejection is reported the same way
         print(f"REJECTED: {type(exc).__name__}: {exc}")
         return 1
