@@ -206,9 +206,12 @@ def main() -> int:
                         raise SystemExit(f"{kind} n={n} workers={workers}: result differs")
                     times.append(elapsed)
                 par = statistics.median(times)
+                gas = receipts[1]
                 row = {
                     "workload": kind, "txs": n, "workers": workers,
                     "sequential_ms": round(seq * 1000, 1), "parallel_ms": round(par * 1000, 1),
+                    "sequential_mgas_s": round(gas / seq / 1e6, 1),
+                    "parallel_mgas_s": round(gas / par / 1e6, 1),
                     "speedup": round(seq / par, 2), "mode": stats.mode,
                     "conflict_rate": stats.conflict_permille / 1000,
                     "reexecuted": stats.reexecuted, "optimistic": stats.optimistic,
@@ -218,7 +221,8 @@ def main() -> int:
                 if not args.json:
                     print(
                         f"{kind:9} {n:6} txs  workers {workers}  seq {row['sequential_ms']:9.1f} ms"
-                        f"  par {row['parallel_ms']:9.1f} ms  x{row['speedup']:.2f}  {stats.mode:10}"
+                        f" ({row['sequential_mgas_s']:5.1f} Mgas/s)  par {row['parallel_ms']:9.1f} ms"
+                        f" ({row['parallel_mgas_s']:5.1f} Mgas/s)  x{row['speedup']:.2f}  {stats.mode:10}"
                         f"  conflicts {stats.reexecuted}/{stats.optimistic}  ({stats.reason})",
                         flush=True,
                     )

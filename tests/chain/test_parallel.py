@@ -126,6 +126,7 @@ def execute(state: WorldState, env: BlockEnv, txs: list[Transaction], system: An
     builder = BlockBuilder(state, env, system=system)
     builder.begin()
     kw.setdefault("min_gas_per_tx", 0)  # the mechanism, not the decision rule
+    kw.setdefault("min_txs", 2)
     stats = execute_transactions(builder, txs, workers=workers, **kw)
     result = builder.finish()
     written, slots, deleted = state.take_dirty()
@@ -345,8 +346,9 @@ def test_hot_contract_reexecutes_and_aborts(world: tuple[Chain, Contracts]) -> N
     txs = [chain.tx(i % N_KEYS, c.counter, sel("increment()"), gas=100_000) for i in range(64)]
     stats = assert_same(chain.state, chain.env(), txs, chain.system, batch=4)
     chain.nonces = nonces
-    assert stats.reexecuted > 0
-    assert stats.aborted_at is not None and "conflict rate" in stats.reason
+    # found at commit (re-executed) or already while the main process ran the front
+    assert stats.reexecuted > 0 or stats.early_conflicts > 0, stats.as_dict()
+    assert stats.aborted_at is not None and "conflict" in stats.reason
 
 
 def test_small_and_single_transaction_blocks_are_sequential(world: tuple[Chain, Contracts]) -> None:
@@ -360,9 +362,9 @@ def test_small_and_single_transaction_blocks_are_sequential(world: tuple[Chain, 
     stats = assert_same(chain.state, chain.env(), heavy, chain.system, min_gas_per_tx=None)
     assert stats.mode == "sequential" and "gas per transaction" in stats.reason
     chain.nonces = list(nonces)
-    few = [chain.tx(i, ADDRS[1], value=5, gas=21_000) for i in range(10)]
-    stats = assert_same(chain.state, chain.env(), few, chain.system)
-    assert stats.mode == "sequential"
+    few = [chain.tx(i, ADDRS[1], value=5, gas=100_000) for i in range(10)]
+    stats = assert_same(chain.state, chain.env(), few, chain.system, min_txs=None)
+    assert stats.mode == "sequential" and "(parallel from 200)" in stats.reason
     chain.nonces = nonces
 
 
@@ -372,10 +374,12 @@ def test_apply_block_with_workers(
     """apply_block(workers=2) accepts the block sequential execution accepts, and rejects
     an invalid one for the same reason."""
     monkeypatch.setattr(parallel, "MIN_GAS_PER_TX", 0)
+    monkeypatch.setattr(parallel, "MIN_PARALLEL_TXS", 32)
+    monkeypatch.setattr(parallel, "DEFAULT_RESERVE", 2)
     chain, c = world
     rng = random.Random(7)
     nonces = list(chain.nonces)
-    txs = [independent_tx(rng, chain, c, i % N_KEYS) for i in range(80)]
+    txs = [independent_tx(rng, chain, c, i) for i in range(N_KEYS)]  # one per key
     chain.nonces = nonces
     parent = genesis_header(state_root(chain.state), gas_limit=1_000_000_000,
                             timestamp=1_700_000_000, base_fee=BASE_FEE)  # fmt: skip
@@ -397,7 +401,7 @@ def test_apply_block_with_workers(
     assert result.parallel.committed > 0
     # a transaction with a nonce already used, in the middle: the same InvalidBlock
     bad = list(txs)
-    bad[50] = sign_transaction(KEYS[0], tx_type=2, chain_id=CHAIN_ID, nonce=0, gas_limit=21_000,
+    bad[30] = sign_transaction(KEYS[0], tx_type=2, chain_id=CHAIN_ID, nonce=0, gas_limit=21_000,
                                to=ADDRS[2], value=1, max_priority_fee_per_gas=2,
                                max_fee_per_gas=100)  # fmt: skip
     bad_block = Block(_header(parent, seq, header.state_root, bad), tuple(bad))
@@ -407,7 +411,7 @@ def test_apply_block_with_workers(
             apply_block(chain.state.copy(), bad_block, parent, system=chain.system,
                         chain_id=CHAIN_ID, workers=workers)  # fmt: skip
         errors.append(str(info.value))
-    assert errors[0] == errors[1] and errors[0].startswith("transaction 50: NonceMismatch")
+    assert errors[0] == errors[1] and errors[0].startswith("transaction 30: NonceMismatch")
 
 
 def _header(parent: Header, result: BlockResult | None, root: bytes,

@@ -73,6 +73,7 @@ def test_parallel_block_production_equals_sequential(
     stores: list[ChainStore], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(parallel, "DEFAULT_RESERVE", 3)  # executors certainly get batches
+    monkeypatch.setattr(parallel, "MIN_PARALLEL_TXS", 32)  # blocks of 96 run in parallel
     nodes = [
         N.DevNode(store, clock=Clock(), config=N.NodeConfig(automine=False, exec_workers=w))
         for store, w in zip(stores, (1, 2), strict=True)
@@ -101,6 +102,7 @@ def test_refused_transaction_is_dropped_and_the_rest_goes_on(
     spent the balance it needed) is dropped as in one-by-one production, and the block
     goes on with the transactions after it."""
     monkeypatch.setattr(parallel, "DEFAULT_RESERVE", 3)
+    monkeypatch.setattr(parallel, "MIN_PARALLEL_TXS", 32)
     nodes = [
         N.DevNode(ChainStore(), clock=Clock(), config=N.NodeConfig(automine=False, exec_workers=w))
         for w in (1, 2)

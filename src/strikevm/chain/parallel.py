@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import mmap
 import os
 import pickle
 import select
@@ -86,15 +87,16 @@ __all__ = [
     "validate_reads",
 ]
 
-MIN_PARALLEL_TXS = 32  # fewer transactions: the sequential path (fork and IPC do not pay)
+MIN_PARALLEL_TXS = 200  # fewer transactions: the sequential path (the fork does not pay)
 ABORT_CONFLICT_PERCENT = 50  # forked results re-executed above this share: finish sequentially
 ABORT_MIN_SAMPLES = 8  # forked results seen before the abort rule applies
+EARLY_MIN_BATCHES = 2  # executors' batches checked early before they may be stopped
 MAX_BATCH = 32
 LOCK_TIMEOUT_S = 10  # an executor holding the batch counters longer is presumed dead
 WAIT_TIMEOUT_S = 60  # an executor silent this long is presumed stuck (liveness only)
 MAX_BACKOFF = 64  # blocks run sequentially at most after a block of conflicts
 DEFAULT_RESERVE = 0  # batches left to the forked executors when no ``reserve`` is given
-MIN_GAS_PER_TX = 100_000  # less work per transaction: the per-transaction overhead dominates
+MIN_GAS_PER_TX = 25_000  # less (plain transfers): the recording overhead eats the gain
 
 _NONCE = Account.nonce  # the slot descriptors of the plain account fields
 _BALANCE = Account.balance
@@ -471,8 +473,14 @@ class WriteSet:
     reads: tuple[tuple[Any, ...], ...]
 
 
-def validate_reads(state: WorldState, reads: tuple[tuple[Any, ...], ...]) -> bool:
-    """True when every recorded read gives the same answer in ``state``."""
+def validate_reads(
+    state: WorldState, reads: tuple[tuple[Any, ...], ...], *, prefix: bool = False
+) -> bool:
+    """True when every recorded read gives the same answer in ``state``.
+
+    ``prefix``: ``state`` holds only part of the transactions before the batch (the
+    early check): a sender's nonce may still be below the one the batch assumed.
+    """
     exists, nonces, balances, minimums, codes, has_storage, slots = reads
     accounts = state.accounts
     get = accounts.get
@@ -480,7 +488,8 @@ def validate_reads(state: WorldState, reads: tuple[tuple[Any, ...], ...]) -> boo
         if (get(addr) is not None) != present:
             return False
     for addr, value in nonces:
-        if get(addr).nonce != value:
+        nonce = get(addr).nonce
+        if nonce != value and not (prefix and nonce < value):
             return False
     for addr, value in balances:
         if get(addr).balance != value:
@@ -628,6 +637,8 @@ class ParallelStats:
     reexecuted: int = 0  # of those, re-executed by the main process
     main_executed: int = 0  # executed directly by the main process (own batches, tail)
     aborted_at: int | None = None  # first transaction run sequentially after an abort
+    early_checked: int = 0  # executors' batches checked while the main process ran the front
+    early_conflicts: int = 0  # of those, already in conflict with the state committed so far
     # timings (nanoseconds, metrics only; 0 unless a clock is given)
     wall_ns: int = 0
     worker_ns: int = 0  # execution time spent in forked executors
@@ -658,6 +669,8 @@ class ParallelStats:
             "reexecuted": self.reexecuted,
             "main_executed": self.main_executed,
             "aborted_at": self.aborted_at,
+            "early_checked": self.early_checked,
+            "early_conflicts": self.early_conflicts,
             "conflict_permille": self.conflict_permille,
             "wall_ns": self.wall_ns,
             "speedup_permille": self.speedup_permille,
@@ -688,9 +701,11 @@ class ParallelPolicy:
         return f"recent conflicts: sequential ({self.backoff} more block(s) after this one)"
 
     def observe(self, stats: ParallelStats) -> None:
-        if stats.mode != "parallel" or not stats.optimistic:
+        if stats.mode != "parallel" or not (stats.optimistic or stats.early_checked):
             return
-        if stats.reexecuted * 100 > ABORT_CONFLICT_PERCENT * stats.optimistic:
+        late = stats.reexecuted * 100 > ABORT_CONFLICT_PERCENT * stats.optimistic
+        early = stats.early_conflicts * 100 > ABORT_CONFLICT_PERCENT * stats.early_checked
+        if (stats.optimistic and late) or (stats.early_checked and early):
             self.penalty = min(MAX_BACKOFF, max(1, 2 * self.penalty))
             self.backoff = self.penalty
         else:
@@ -809,6 +824,7 @@ def execute_transactions(
             _stop(children)
     finally:
         gc.unfreeze()
+        claims.close()
     stats.wall_ns = perf() - t0
     if policy is not None:
         policy.observe(stats)
@@ -830,43 +846,55 @@ class _Claims:
     """
 
     def __init__(self, batches: int, reserve: int = 0) -> None:
-        import multiprocessing
-
-        self.lock = multiprocessing.Lock()
-        self.counters = multiprocessing.RawArray("q", [0, batches])
+        self.shared = mmap.mmap(-1, 16)  # anonymous: shared with the processes forked later
+        struct.pack_into("<qq", self.shared, 0, 0, batches)
+        # the lock is a token in a pipe: whoever reads the byte holds it
+        self.token_r, self.token_w = os.pipe()
+        os.set_blocking(self.token_r, False)
+        os.write(self.token_w, b"t")
         self.front_limit = batches - min(reserve, batches)  # the main process stops here
         self.broken = False  # the lock stayed held (an executor died holding it)
 
+    def close(self) -> None:
+        os.close(self.token_r)
+        os.close(self.token_w)
+        self.shared.close()
+
     def _acquire(self) -> bool:
         # a liveness guard only: what is taken by whom never changes a result
-        if self.broken or not self.lock.acquire(timeout=LOCK_TIMEOUT_S):
-            self.broken = True
-            return False
-        return True
+        while not self.broken:
+            try:
+                if os.read(self.token_r, 1):
+                    return True
+            except BlockingIOError:
+                pass
+            ready, _, _ = select.select([self.token_r], [], [], LOCK_TIMEOUT_S)
+            if not ready:
+                self.broken = True
+        return False
 
-    def take_front(self) -> int | None:
+    def _take(self, from_front: bool) -> int | None:
         if not self._acquire():
             return None
         try:
-            front, back = self.counters
-            if front >= back or front >= self.front_limit:
-                return None
-            self.counters[0] = front + 1
-            return int(front)
-        finally:
-            self.lock.release()
-
-    def take_back(self) -> int | None:
-        if not self._acquire():
-            return None
-        try:
-            front, back = self.counters
+            front, back = struct.unpack_from("<qq", self.shared, 0)
+            if from_front:
+                if front >= back or front >= self.front_limit:
+                    return None
+                struct.pack_into("<q", self.shared, 0, front + 1)
+                return int(front)
             if back <= front:
                 return None
-            self.counters[1] = back - 1
+            struct.pack_into("<q", self.shared, 8, back - 1)
             return int(back - 1)
         finally:
-            self.lock.release()
+            os.write(self.token_w, b"t")
+
+    def take_front(self) -> int | None:
+        return self._take(True)
+
+    def take_back(self) -> int | None:
+        return self._take(False)
 
 
 @dataclass
@@ -1020,6 +1048,9 @@ def _run_main(
 ) -> None:
     """Execute from the front until the executors' batches are reached, then commit those."""
     inbox: dict[int, Any] = {}
+    state = builder.state
+    checked: set[int] = set()  # executors' batches looked at early
+    early = [0, 0]  # of those: examined, already in conflict
     t = perf()
     position = 0  # the next batch in block order
     while (k := claims.take_front()) is not None:
@@ -1030,14 +1061,25 @@ def _run_main(
         position = k + 1
         for child in children.values():  # keep the executors' pipes flowing
             _drain(child, inbox)
+        stop = _early_conflicts(state, inbox, checked, early, abort_percent)
+        stats.early_checked, stats.early_conflicts = early
+        if stop:
+            # The executors' first results already disagree with the state committed so
+            # far: they would be re-executed. Stop them now rather than share the cores.
+            _stop(children)
+            stats.reason = (
+                f"early conflicts {early[1]}/{early[0]}: sequential from {batches[position][0]}"
+                if position < len(batches) else "early conflicts"
+            )  # fmt: skip
+            stats.aborted_at = batches[position][0] if position < len(batches) else len(txs)
+            break
     stats.main_ns += perf() - t
     # The front has stopped: the executors take every batch from here on.
     first = position
-    if claims.broken:
+    if claims.broken and stats.aborted_at is None:
         stats.reason = f"executors unresponsive: sequential from {batches[first][0]}"
         stats.aborted_at = batches[first][0] if first < len(batches) else len(txs)
         _stop(children)
-    state = builder.state
     for k in range(first, len(batches)):
         start, end = batches[k]
         if stats.aborted_at is None and not _wait_for(k, children, inbox):
@@ -1079,6 +1121,29 @@ def _run_main(
             )
             stats.aborted_at = end
             _stop(children)
+
+
+def _early_conflicts(
+    state: WorldState,
+    inbox: dict[int, Any],
+    checked: set[int],
+    early: list[int],
+    abort_percent: int,
+) -> bool:
+    """Check newly arrived results against the state committed so far; True to abort.
+
+    A read that differs from a prefix of the block usually differs from the whole
+    prefix too. This only decides whether to keep the executors running: every
+    result is validated again, in order, when it is committed.
+    """
+    for k, (_, packed) in inbox.items():
+        if k in checked or packed is None:
+            continue
+        checked.add(k)
+        early[0] += 1
+        if not validate_reads(state, packed[1][3], prefix=True):
+            early[1] += 1
+    return early[0] >= EARLY_MIN_BATCHES and early[1] * 100 > abort_percent * early[0]
 
 
 def _admit_all(builder: BlockBuilder, txs: Sequence[Transaction], results: list[TxResult]) -> bool:
