@@ -34,6 +34,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from strikevm.chain.parallel import ParallelPolicy
 from strikevm.chain.pipeline import BlockBuilder
 from strikevm.chain.receipt import receipts_root
 from strikevm.chain.transaction import Transaction, sign_transaction
@@ -176,10 +177,18 @@ def main() -> int:
         help="run the parallel path whatever the gas per transaction (min_gas_per_tx=0)",
     )
     parser.add_argument("--repeat", type=int, default=3, help="runs per cell; the median is kept")
+    parser.add_argument(
+        "--steady",
+        type=int,
+        default=0,
+        metavar="B",
+        help="also run B blocks in a row with one ParallelPolicy (as the node does: "
+        "after a block of conflicts the next ones run sequentially) and report their speedup",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     code = deployed_code()
-    options: dict[str, Any] = {"min_gas_per_tx": 0} if args.force else {}
+    options: dict[str, Any] = {"min_gas_per_tx": 0, "min_txs": 2} if args.force else {}
     rows = []
     print(
         f"cores {os.cpu_count()}, load average {os.getloadavg()[0]:.2f} at start", file=sys.stderr
@@ -206,6 +215,15 @@ def main() -> int:
                         raise SystemExit(f"{kind} n={n} workers={workers}: result differs")
                     times.append(elapsed)
                 par = statistics.median(times)
+                steady = None
+                if args.steady and workers > 1:
+                    policy = ParallelPolicy()
+                    total = 0.0
+                    for _ in range(args.steady):
+                        state = work.state.copy()
+                        elapsed, _, _ = run(state, txs, workers, policy=policy, **options)
+                        total += elapsed
+                    steady = round(seq * args.steady / total, 2)
                 gas = receipts[1]
                 row = {
                     "workload": kind, "txs": n, "workers": workers,
@@ -215,7 +233,7 @@ def main() -> int:
                     "speedup": round(seq / par, 2), "mode": stats.mode,
                     "conflict_rate": stats.conflict_permille / 1000,
                     "reexecuted": stats.reexecuted, "optimistic": stats.optimistic,
-                    "reason": stats.reason,
+                    "reason": stats.reason, "steady_speedup": steady,
                 }  # fmt: skip
                 rows.append(row)
                 if not args.json:
@@ -223,7 +241,9 @@ def main() -> int:
                         f"{kind:9} {n:6} txs  workers {workers}  seq {row['sequential_ms']:9.1f} ms"
                         f" ({row['sequential_mgas_s']:5.1f} Mgas/s)  par {row['parallel_ms']:9.1f} ms"
                         f" ({row['parallel_mgas_s']:5.1f} Mgas/s)  x{row['speedup']:.2f}  {stats.mode:10}"
-                        f"  conflicts {stats.reexecuted}/{stats.optimistic}  ({stats.reason})",
+                        f"  conflicts {stats.reexecuted}/{stats.optimistic}"
+                        f"{f'  early {stats.early_conflicts}/{stats.early_checked}' if stats.early_checked else ''}"
+                        f"{f'  steady x{steady:.2f}' if steady is not None else ''}  ({stats.reason})",
                         flush=True,
                     )
     print(f"load average {os.getloadavg()[0]:.2f} at end", file=sys.stderr)
