@@ -249,3 +249,76 @@ def test_reopen_in_new_process(tmp_path: Path) -> None:
     assert json.loads(out.stdout) == expected
     with ChainDB(path, readonly=True) as db, pytest.raises(StoreError):
         db.put_meta(b"k", b"v")
+
+
+def _in_fork(work: object) -> bytes:
+    """Run ``work()`` in a forked child; its bytes result (or the error) comes back."""
+    import os
+
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        try:
+            out = work()  # type: ignore[operator]
+        except BaseException as exc:  # noqa: BLE001
+            out = f"error: {type(exc).__name__}: {exc}".encode()
+        os.write(write_fd, out)
+        os._exit(0)
+    os.close(write_fd)
+    chunks = []
+    while chunk := os.read(read_fd, 1 << 16):
+        chunks.append(chunk)
+    os.close(read_fd)
+    os.waitpid(pid, 0)
+    return b"".join(chunks)
+
+
+def test_forked_child_reads_through_its_own_environment(tmp_path: Path) -> None:
+    """A process forked from one holding a ChainDB (a parallel block executor) reads the
+    committed tables through fresh read transactions, even from inside a snapshot the
+    parent holds, and frees its reader slots; the parent's snapshot and writes go on."""
+    with ChainDB(tmp_path / "chain") as db:
+        _fill(db)
+        with db.snapshot():
+
+            def child() -> bytes:
+                got = (db.get_account(0x10), db.get_storage(0x10, 5), db.readonly)
+                return repr(got).encode()
+
+            assert _in_fork(child) == repr((b"acct-10", 77, True)).encode()
+            # only the parent's snapshot still holds a reader slot
+            table = db._env.readers().splitlines()[1:]
+            assert sum(1 for line in table if line.split()[-1] != "-") == 1, table
+        db.put_meta(b"after", b"fork")
+        assert db.get_meta(b"after") == b"fork" and db.get_account(0x10) == b"acct-10"
+
+
+def test_compiled_code_cache_lock_is_fresh_in_a_forked_child() -> None:
+    """A thread of the parent holding the compiled-code cache's lock at fork() does not
+    leave the child stuck (parallel executors are forked from the node's process)."""
+    from strikevm.vm import compiler
+
+    held = threading.Event()
+    release = threading.Event()
+
+    def holder() -> None:
+        with compiler._CACHE_LOCK:
+            held.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    held.wait(10)
+    try:
+
+        def child() -> bytes:
+            import signal
+
+            signal.alarm(5)  # a stuck child dies instead of hanging the test
+            compiler.compiled(bytes([0x60, 0x01, 0x00]))
+            return b"ok"
+
+        assert _in_fork(child) == b"ok"
+    finally:
+        release.set()
+        thread.join()

@@ -821,7 +821,7 @@ def execute_transactions(
             stats.reason = f"transaction {exc.index} refused"
             raise
         finally:
-            _stop(children)
+            _stop(children, claims)
     finally:
         gc.unfreeze()
         claims.close()
@@ -892,6 +892,16 @@ class _Claims:
 
     def take_front(self) -> int | None:
         return self._take(True)
+
+    def drain(self) -> None:
+        """Nothing more is taken, from either end."""
+        if not self._acquire():
+            return
+        try:
+            front, back = struct.unpack_from("<qq", self.shared, 0)
+            struct.pack_into("<q", self.shared, 0, max(front, back))
+        finally:
+            os.write(self.token_w, b"t")
 
     def take_back(self) -> int | None:
         return self._take(False)
@@ -1024,13 +1034,14 @@ def _reap(*, block: bool = False) -> None:
             _UNREAPED.remove(pid)
 
 
-def _stop(children: dict[int, _Child]) -> None:
-    """Kill the executors (those still running) without waiting for their teardown."""
+def _stop(children: dict[int, _Child], claims: _Claims) -> None:
+    """Let the executors take no more batches and stop listening to them; they exit after
+    the batch they run, without being waited for. They are not killed: one killed inside
+    an LMDB read would leave its reader slot taken (state.db)."""
+    claims.drain()
     for child in children.values():
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(child.pid, signal.SIGKILL)
         with contextlib.suppress(OSError):
-            os.close(child.fd)
+            os.close(child.fd)  # a result still to come meets a closed pipe: the child ends
         _UNREAPED.append(child.pid)
     children.clear()
     _reap()
@@ -1066,7 +1077,7 @@ def _run_main(
         if stop:
             # The executors' first results already disagree with the state committed so
             # far: they would be re-executed. Stop them now rather than share the cores.
-            _stop(children)
+            _stop(children, claims)
             stats.reason = (
                 f"early conflicts {early[1]}/{early[0]}: sequential from {batches[position][0]}"
                 if position < len(batches) else "early conflicts"
@@ -1079,7 +1090,7 @@ def _run_main(
     if claims.broken and stats.aborted_at is None:
         stats.reason = f"executors unresponsive: sequential from {batches[first][0]}"
         stats.aborted_at = batches[first][0] if first < len(batches) else len(txs)
-        _stop(children)
+        _stop(children, claims)
     for k in range(first, len(batches)):
         start, end = batches[k]
         if stats.aborted_at is None and not _wait_for(k, children, inbox):
@@ -1120,7 +1131,7 @@ def _run_main(
                 f"conflict rate {stats.reexecuted}/{stats.optimistic}: sequential from {end}"
             )
             stats.aborted_at = end
-            _stop(children)
+            _stop(children, claims)
 
 
 def _early_conflicts(

@@ -121,21 +121,20 @@ class ChainDB:
         self._resizing = False
         self._cond = threading.Condition()
         self._pid = os.getpid()
-        self._map_size = map_size
         self.nodes = LMDBNodeStore(self)
 
     def _in_child(self) -> None:
-        """After fork() (a parallel block executor): open this process's own environment.
+        """After fork() (a parallel block executor): read through fresh transactions only.
 
-        LMDB must not be used through an environment inherited across fork(). The
-        child opens the data directory again read-only and without the lock file
-        (its readers are short-lived and the parent does not write while they run),
-        with fresh locks and no inherited read or write transaction.
+        The child keeps the inherited environment (py-lmdb refuses to open the same
+        files twice in one process) but none of the parent's transactions: the
+        thread-local read snapshot and write batch are dropped unused (aborting them
+        here would release the parent's reader slot), the locks are new, and the
+        database is read-only. Each read then takes and frees its own reader slot.
+        A child must not be killed while it reads, or its slot stays taken: parallel
+        executors are told to stop, never killed (chain.parallel).
         """
         self._pid = os.getpid()
-        self._env = lmdb.open(self.path, readonly=True, lock=False, max_dbs=len(_TABLES) + 4,
-                              readahead=False, map_size=self._map_size)  # fmt: skip
-        self._dbs = {name: self._env.open_db(name.encode(), create=False) for name in _TABLES}
         self.readonly = True
         self._local = threading.local()
         self._writer = threading.Lock()
@@ -178,7 +177,6 @@ class ChainDB:
                 while self._readers:
                     self._cond.wait()
                 self._env.set_mapsize(size)
-                self._map_size = size
             finally:
                 self._resizing = False
                 self._cond.notify_all()
