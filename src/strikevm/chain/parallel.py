@@ -1,52 +1,47 @@
 """Optimistic parallel execution of a block's transactions, bit-identical to sequential.
 
-Design (docs/parallel.md): Monad-style *execute in parallel, validate and commit in
-order*, with worker processes (CPython's GIL rules out threads):
+Design (docs/parallel.md): Monad-style *execute optimistically, validate and commit in
+order*, with worker processes (CPython's GIL rules out threads), scheduled from both
+ends of the block:
 
 1. The block's begin steps run in the main process. The transactions are cut into
-   small batches dealt round-robin to ``workers`` executors: executor 0 is the main
-   process itself, executors 1.. are processes forked from it, so they share the
-   pre-block state copy-on-write (and the warm code caches).
-2. A forked executor runs its batches in block order on its own copy of the state
-   (the pre-block state plus the effects of its own earlier transactions). Each
-   transaction runs on a :class:`TxView`: a journaled world state over that copy
-   that records what the transaction *read*, field by field (account existence,
-   nonce, balance, code, "has storage", storage slots, native contracts' slots
-   included), and returns what it *wrote*: nonce and balance as deltas, code and
-   storage slots as values, deletions, blind balance credits and touched accounts.
-3. The main process walks the batches in block order. Its own batches it executes
-   directly on the committed state (no recording, no copy). For a forked
-   executor's transaction it checks every recorded read against the committed
-   state (value-based validation): all equal, the write set is applied; otherwise
-   (or when the transaction failed optimistically) it re-executes the transaction
-   on the committed state through :meth:`BlockBuilder.add`. A transaction's
-   execution is a function of the values it read, so an equal read set means an
-   equal execution: the committed state, receipts, logs and gas are the
-   sequential ones.
+   small batches. The main process takes batches from the **front** and executes
+   them directly on the committed state (plain :meth:`BlockBuilder.add`: exactly
+   sequential execution). Processes forked after the begin steps (sharing the
+   pre-block state and the warm code caches copy-on-write) take batches from the
+   **back** (:class:`_Claims`: two counters in shared memory).
+2. A forked executor runs each batch on a :class:`BatchView` of the pre-block state:
+   a journaled world state that records the first value the batch *read* of every
+   field and slot (account existence, nonce, balance, code, "has storage", storage
+   slots, native contracts' slots included) and returns what it *wrote*: nonce and
+   balance as deltas, code and slots as values, deletions, blind balance credits,
+   blind storage additions and touched accounts. Results go back over a pipe.
+3. Where front and back meet, the main process takes the executors' batches in
+   block order and checks every recorded read against the committed state: all
+   equal, the write set is applied; otherwise the batch is re-executed through
+   :meth:`BlockBuilder.add`. A batch's execution is a function of the values it
+   read, so equal reads mean an equal execution: the committed state, receipts,
+   logs and gas are the sequential ones.
 
 False conflicts removed (the rules Ethereum semantics allow):
 
-- **Blind balance credits.** A credit to an account the transaction never looked
-  at (the coinbase's priority fee) is applied at commit time as ``+= amount`` and
-  reads nothing, so transactions do not conflict on the coinbase unless they read
-  its balance (BALANCE, a call to it, sending from it).
-- **Deltas, not values.** Balance and nonce changes are kept as deltas; an
-  account's balance is a read only when something looked at it. A value transfer
-  to a shared recipient reads the recipient's existence and code, not its balance.
+- **Blind balance credits.** A credit to an account the batch never looked at (the
+  coinbase's priority fee) is applied at commit as ``+= amount`` and reads nothing.
+- **Deltas, not values.** Balance and nonce changes are kept as deltas; a balance is
+  a read only when something looked at it.
 - **Sender nonce and balance.** The sender's nonce is read as "equals the
-  transaction's nonce" (several transactions of one sender spread over executors
-  do not conflict), and the balance check of the transaction's validation as
-  "at least the maximum cost", not as the exact balance.
-- **EIP-161 touches.** Whether a touched account is empty afterwards is decided
-  at commit time on the committed values, not read during execution.
+  transaction's nonce", the balance check of validation as a minimum.
+- **EIP-161 touches.** Emptiness is decided without reads when the nonce or balance
+  grew; a touched account never loaded is decided at commit.
+- **Commutative storage additions.** ``Host.accumulate`` (a flat-priced ``slot +=
+  delta`` never read back) on a slot the batch did not read is applied at commit.
 
-Never slower than sequential: single-transaction and small blocks, and
-``workers <= 1``, take the sequential path; after each forked batch the observed
-conflict rate is checked and, above :data:`ABORT_CONFLICT_PERCENT`, the forked
-executors are stopped and the rest of the block runs sequentially. Metrics
-(:class:`ParallelStats`) report what happened.
+Never much slower than sequential: small blocks, cheap transactions and
+``workers <= 1`` take the sequential path; executors' results that already conflict
+with the committed prefix stop them early; :class:`ParallelPolicy` keeps blocks
+sequential for a while after conflicting ones. Metrics (:class:`ParallelStats`)
+report what happened. None of these scheduling decisions can change a result.
 """
-
 from __future__ import annotations
 
 import contextlib
@@ -78,9 +73,10 @@ __all__ = [
     "BlockTransactionError",
     "ParallelPolicy",
     "ParallelStats",
-    "TxView",
+    "BatchView",
     "WriteSet",
     "apply_writes",
+    "run_batch",
     "choose_mode",
     "default_workers",
     "execute_transactions",
@@ -452,9 +448,6 @@ class BatchView(WorldState):
         return WriteSet(tuple(writes), tuple(deleted), tuple(self.deferred_touch), reads)
 
 
-TxView = BatchView  # a view over one transaction is a batch of one
-
-
 def _max_cost(tx: Transaction) -> int:
     """The most the transaction may cost its sender (the balance check of validation)."""
     cost = tx.gas_limit * tx.fee_cap + tx.value
@@ -583,16 +576,6 @@ def run_batch(
     if apply:
         apply_writes(state, ws)
     return results, ws
-
-
-def run_optimistic(
-    state: WorldState, builder: BlockBuilder, tx: Transaction
-) -> tuple[TxResult, WriteSet] | None:
-    """:func:`run_batch` of one transaction: its result and write set, or None."""
-    out = run_batch(state, builder, (tx,))
-    if out is None or not out[0]:
-        return None
-    return out[0][0], out[1]
 
 
 def _pack(item: tuple[list[TxResult], WriteSet] | None) -> tuple[Any, ...] | None:
