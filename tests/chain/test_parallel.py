@@ -453,6 +453,27 @@ def test_view_records_field_reads() -> None:
     assert not validate_reads(base, ws.reads)
 
 
+@pytest.mark.parametrize("existing", [True, False])
+def test_view_blind_credit_then_load_keeps_the_credit(existing: bool) -> None:
+    """A credit made blind by one transaction and seen by a later one that loads the
+    account (and does not write it) is still part of the batch's writes."""
+    c = 0xC
+    base = WorldState({c: Account(balance=7)} if existing else {})
+    view = BatchView(base)
+    view.begin_transaction()
+    view.add_balance(c, 5)  # the fee credit of the first transaction
+    view.touch(c)
+    view.finalize_transaction()
+    view.begin_transaction()
+    assert view.balance(c) == (12 if existing else 5)  # a read by the second
+    view.finalize_transaction()
+    assert not view.inexact
+    ws = view.write_set()
+    assert validate_reads(base, ws.reads)
+    apply_writes(base, ws)
+    assert base.accounts[c].balance == (12 if existing else 5)
+
+
 def test_view_blind_storage_additions() -> None:
     """Host.accumulate's additions commute: no read unless the batch reads the slot."""
     a = 0xA

@@ -293,6 +293,8 @@ class BatchView(WorldState):
             # have deleted it (EIP-161): that case is left to the committing process.
             if addr in self.maybe_empty:
                 self.inexact = True
+            if addr in self.credits:  # the credits were writes: the account stays written
+                self.dirty_accounts[addr] = None
             pending = self.credits.pop(addr, 0)
             self.deferred_touch.pop(addr, None)
             if base_acct is None:
