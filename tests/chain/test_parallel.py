@@ -441,7 +441,7 @@ def test_view_records_field_reads() -> None:
     view.sstore(a, 2, 8)
     view.finalize_transaction()
     ws = view.write_set()
-    exists, nonces, balances, _, _, _, slots = ws.reads
+    exists, nonces, balances, _, _, _, slots, _ = ws.reads
     assert dict(exists) == {a: True} and not nonces and not balances
     assert dict(slots) == {(a, 1): 5, (a, 2): 0}
     base.accounts[a].balance = 55  # another transaction moved a's balance: still valid

@@ -113,7 +113,7 @@ _J_ADD = 101  # a blind storage addition (Host.accumulate), likewise
 _WORD = (1 << 256) - 1
 
 # kinds of account writes
-W_DELTA = 0  # (addr, W_DELTA, nonce delta, balance delta, None, slots)
+W_DELTA = 0  # (addr, W_DELTA, nonce delta, balance delta, new code or None, slots)
 W_ABS = 1  # (addr, W_ABS, nonce, balance, code, slots): a fresh account, storage from scratch
 W_DEL = 2  # (addr, W_DEL, 0, 0, None, slots): deleted (self-destruct); slots marked dirty
 W_CREDIT = 3  # (addr, W_CREDIT, 0, amount, None, ()): blind credit, created when absent
@@ -149,13 +149,14 @@ class _Tracked(Account):
     depends on the base value plus its own deltas.
     """
 
-    __slots__ = ("_view", "_addr", "_n0", "_b0", "_h0")
+    __slots__ = ("_view", "_addr", "_n0", "_b0", "_h0", "_c0")
 
     _view: BatchView
     _addr: int
     _n0: int
     _b0: int
     _h0: bytes
+    _c0: bytes  # the code when loaded (a change is written whole)
 
     @property  # type: ignore[override]
     def nonce(self) -> int:
@@ -220,8 +221,8 @@ class BatchView(WorldState):
         self.r_has_storage: dict[int, bool] = {}
         self.r_slots: dict[tuple[int, int], int] = {}
         self.credits: dict[int, int] = {}  # blind balance credits (never-loaded accounts)
-        self.deferred_touch: dict[int, None] = {}  # touched, never loaded: decided at commit
-        self.maybe_empty: set[int] = set()  # touched at a moment its credits were 0
+        self.credit_entries: dict[int, int] = {}  # how many credits (a revert removes them)
+        self.r_alive: dict[int, bool] = {}  # EIP-161: "exists and is not empty" of the base
         self.slot_adds: dict[tuple[int, int], int] = {}  # blind additions to unread slots
         self.tx_adds: set[tuple[int, int]] = set()  # of those, made by the current transaction
         self.inexact = False
@@ -252,9 +253,11 @@ class BatchView(WorldState):
         acct._addr = addr
         n = _nget(base_acct)
         b = _bget(base_acct)
+        code = _cget(base_acct)
         _nset(acct, n)
         _bset(acct, b)
-        _cset(acct, _cget(base_acct))
+        _cset(acct, code)
+        acct._c0 = code
         acct._n0 = n
         acct._b0 = b
         acct._code_hash = base_acct._code_hash
@@ -276,6 +279,8 @@ class BatchView(WorldState):
             return value
 
         def nonempty() -> bool:
+            if adds and any(k[0] == addr for k in adds):
+                self.inexact = True  # pending additions would decide it: not modelled
             found = base_acct.has_storage()
             self.r_has_storage[addr] = found
             return found
@@ -286,19 +291,13 @@ class BatchView(WorldState):
     def _load(self, addr: int) -> Account | None:
         base_acct = self.base.accounts.get(addr)
         self.r_exists[addr] = base_acct is not None
-        if addr in self.credits or addr in self.deferred_touch:
-            # Blind credits (and touches) of earlier transactions of the batch become
-            # part of the loaded account. While its credits were positive a touched
-            # account was never empty, whatever its base; a touch at zero credit could
-            # have deleted it (EIP-161): that case is left to the committing process.
-            if addr in self.maybe_empty:
-                self.inexact = True
-            if addr in self.credits:  # the credits were writes: the account stays written
-                self.dirty_accounts[addr] = None
-            pending = self.credits.pop(addr, 0)
-            self.deferred_touch.pop(addr, None)
+        if addr in self.credits:
+            # blind credits of earlier transactions of the batch become part of the
+            # loaded account (a credit, even of 0, created an absent account)
+            pending = self.credits.pop(addr)
+            self.credit_entries.pop(addr, None)
             if base_acct is None:
-                return Account(balance=pending) if pending else None
+                return Account(balance=pending)
             acct = self._track(addr, base_acct)
             _bset(acct, _bget(acct) + pending)
             return acct
@@ -327,6 +326,7 @@ class BatchView(WorldState):
         if _dget(self.accounts, addr, MISSING) is MISSING:
             # never looked at: a blind credit (the coinbase's fee), applied at commit
             self.credits[addr] = self.credits.get(addr, 0) + amount
+            self.credit_entries[addr] = self.credit_entries.get(addr, 0) + 1
             self.journal.append((_J_CREDIT, addr, amount))
             return
         acct = self._ensure(addr)
@@ -347,27 +347,38 @@ class BatchView(WorldState):
         _nset(acct, n + 1)
 
     def revert(self, checkpoint: int) -> None:
+        """Undo back to ``checkpoint``, entry by entry in reverse order (the blind
+        entries interleaved with the others: a credit folded into an account that was
+        replaced afterwards is taken back from that account once it is restored)."""
         journal = self.journal
         credits = self.credits
-        for i in range(len(journal) - 1, checkpoint - 1, -1):
-            entry = journal[i]
-            if entry[0] == _J_ADD:
+        base_revert = super().revert
+        while len(journal) > checkpoint:
+            entry = journal[-1]
+            tag = entry[0]
+            if tag == _J_ADD:
+                journal.pop()
                 key = (entry[1], entry[2])
                 if key in self.slot_adds:
                     self.slot_adds[key] = (self.slot_adds[key] - entry[3]) & _WORD
                 else:  # read since the addition: not modelled
                     self.inexact = True
-            elif entry[0] == _J_CREDIT:
+            elif tag == _J_CREDIT:
+                journal.pop()
                 addr = entry[1]
                 if addr in credits:
                     credits[addr] -= entry[2]
+                    self.credit_entries[addr] -= 1
+                    if not self.credit_entries[addr]:  # as if never credited
+                        del credits[addr], self.credit_entries[addr]
                 else:  # loaded since the credit: the credit is in its balance
                     acct = _dget(self.accounts, addr, MISSING)
                     if isinstance(acct, Account):
                         _bset(acct, _bget(acct) - entry[2])
-                    else:  # pragma: no cover - deleted since: not modelled
+                    else:  # deleted since: not modelled
                         self.inexact = True
-        super().revert(checkpoint)
+            else:
+                base_revert(len(journal) - 1)  # this one entry
 
     def finalize_transaction(self) -> None:
         """Self-destructs and EIP-161 deletions as sequential, reading only what they need."""
@@ -378,23 +389,50 @@ class BatchView(WorldState):
             accounts.pop(addr, None)
             dirty[addr] = None
             deleted[addr] = None
+            self._drop_adds(addr)
         for addr in self.touched:
             acct = _dget(accounts, addr, MISSING)
-            if acct is MISSING:  # only credited: emptiness is decided at commit
-                self.deferred_touch[addr] = None
-                if not self.credits.get(addr, 0):
-                    self.maybe_empty.add(addr)
+            if acct is MISSING:  # never loaded: only credited blind, or only touched
+                if self.credits.get(addr, 0) > 0:
+                    continue  # a positive credit on a non-negative base: not empty
+                base_acct = self.base.accounts.get(addr)
+                alive = base_acct is not None and (
+                    _nget(base_acct) != 0 or _bget(base_acct) != 0 or bool(_cget(base_acct))
+                )
+                self.r_alive[addr] = alive  # a predicate: the base value itself is not read
+                if not alive and (addr in self.credits or base_acct is not None):
+                    # sequential execution deletes it here (empty, or made by a 0 credit)
+                    self.credits.pop(addr, None)
+                    self.credit_entries.pop(addr, None)
+                    _dset(accounts, addr, None)
+                    dirty[addr] = None
+                    deleted[addr] = None
+                    self._drop_adds(addr)
                 continue
             if acct is not None and self._empty(addr, acct):
                 accounts.pop(addr)
                 dirty[addr] = None
                 deleted[addr] = None
-        for entry in self.journal:
+                self._drop_adds(addr)
+        for entry in self.journal:  # blind writes that were not reverted are writes
             if entry[0] == _J_ADD:
                 dirty[entry[1]] = None
                 self.dirty_slots.setdefault(entry[1], {})[entry[2]] = None
+            elif entry[0] == _J_CREDIT:
+                dirty[entry[1]] = None
         self._collect_dirty()
         self.journal.clear()
+
+    def _drop_adds(self, addr: int) -> None:
+        """The account is gone, and its storage with it: its pending additions too."""
+        if self.slot_adds:
+            for key in [k for k in self.slot_adds if k[0] == addr]:
+                del self.slot_adds[key]
+
+    def create_account(self, addr: int) -> None:
+        if self.slot_adds and any(k[0] == addr for k in self.slot_adds):
+            self.inexact = True  # replacing an account with pending additions: not modelled
+        super().create_account(addr)
 
     def _empty(self, addr: int, acct: Account) -> bool:
         n = _nget(acct)
@@ -431,9 +469,9 @@ class BatchView(WorldState):
                     changed = {s: None for s in changed if (addr, s) not in adds}
             sv = tuple((s, _dget(storage, s, 0)) for s in changed) if changed else ()
             if type(acct) is _Tracked:
-                writes.append(
-                    (addr, W_DELTA, _nget(acct) - acct._n0, _bget(acct) - acct._b0, None, sv)
-                )
+                code = _cget(acct)
+                writes.append((addr, W_DELTA, _nget(acct) - acct._n0, _bget(acct) - acct._b0,
+                               None if code is acct._c0 else code, sv))  # fmt: skip
             else:
                 writes.append((addr, W_ABS, _nget(acct), _bget(acct), _cget(acct), sv))
         for addr, amount in self.credits.items():
@@ -446,8 +484,9 @@ class BatchView(WorldState):
             tuple(self.r_code.items()),
             tuple(self.r_has_storage.items()),
             tuple(self.r_slots.items()),
+            tuple(self.r_alive.items()),
         )
-        return WriteSet(tuple(writes), tuple(deleted), tuple(self.deferred_touch), reads)
+        return WriteSet(tuple(writes), tuple(deleted), (), reads)
 
 
 def _max_cost(tx: Transaction) -> int:
@@ -476,7 +515,7 @@ def validate_reads(
     ``prefix``: ``state`` holds only part of the transactions before the batch (the
     early check): a sender's nonce may still be below the one the batch assumed.
     """
-    exists, nonces, balances, minimums, codes, has_storage, slots = reads
+    exists, nonces, balances, minimums, codes, has_storage, slots, alive = reads
     accounts = state.accounts
     get = accounts.get
     for addr, present in exists:
@@ -502,6 +541,10 @@ def validate_reads(
         acct = get(addr)
         if (acct.storage.get(slot, 0) or 0) != value:
             return False
+    is_alive = state.is_alive
+    for addr, value in alive:
+        if is_alive(addr) != value:
+            return False
     return True
 
 
@@ -519,6 +562,8 @@ def apply_writes(state: WorldState, ws: WriteSet) -> None:
                 acct.nonce += a
             if b:
                 acct.balance += b
+            if code is not None:
+                acct.set_code(code)
             if slots:
                 storage = acct.storage
                 for slot, value in slots:
