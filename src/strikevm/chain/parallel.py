@@ -15,7 +15,7 @@ ends of the block:
    field and slot (account existence, nonce, balance, code, "has storage", storage
    slots, native contracts' slots included) and returns what it *wrote*: nonce and
    balance as deltas, code and slots as values, deletions, blind balance credits,
-   blind storage additions and touched accounts. Results go back over a pipe.
+   blind storage additions. Results go back over a pipe.
 3. Where front and back meet, the main process takes the executors' batches in
    block order and checks every recorded read against the committed state: all
    equal, the write set is applied; otherwise the batch is re-executed through
@@ -31,8 +31,9 @@ False conflicts removed (the rules Ethereum semantics allow):
   a read only when something looked at it.
 - **Sender nonce and balance.** The sender's nonce is read as "equals the
   transaction's nonce", the balance check of validation as a minimum.
-- **EIP-161 touches.** Emptiness is decided without reads when the nonce or balance
-  grew; a touched account never loaded is decided at commit.
+- **EIP-161 touches.** Each touch is decided at the end of its transaction: without
+  reads when the nonce, balance or a blind credit grew, else through the predicate
+  "alive", which other transactions' credits do not change.
 - **Commutative storage additions.** ``Host.accumulate`` (a flat-priced ``slot +=
   delta`` never read back) on a slot the batch did not read is applied at commit.
 
