@@ -208,7 +208,9 @@ class BatchView(WorldState):
     batch's combined writes and reads.
 
     ``inexact`` is set when the view met a case it does not model exactly (a
-    rare EIP-161 corner, see :meth:`_load`): the batch's result must then be
+    blind addition read back, or weighed by a creation-collision check, in its
+    own transaction; an account with pending additions replaced; a credit
+    reverted after its account was deleted): the batch's result must then be
     thrown away and the batch run by the committing process.
     """
 
