@@ -620,3 +620,33 @@ def test_policy_backs_off_after_conflicting_blocks(world: tuple[Chain, Contracts
     stats = assert_same(chain.state, chain.env(), calm, chain.system, batch=4, policy=policy)
     assert stats.mode == "parallel" and stats.committed * 2 > stats.optimistic
     assert policy.penalty == 0 and policy.backoff == 0
+
+
+def test_zero_tip_blocks_equal(world: tuple[Chain, Contracts]) -> None:
+    """With no priority fee every transaction credits the coinbase 0 and touches it: the
+    touch is decided through the coinbase's "alive" predicate, so blocks still commit
+    forked results, and stay equal to sequential execution."""
+    chain, c = world
+    tipless = Chain(chain.state, chain.system)
+    tipless.nonces = chain.nonces
+    tipless.number = chain.number
+    original = Chain.tx
+
+    def tx(i: int, to: int | None, data: bytes = b"", value: int = 0,
+           gas: int = 500_000, tip: int = 0) -> Transaction:  # fmt: skip
+        return original(tipless, i, to, data, value, gas, tip=0)
+
+    tipless.tx = tx  # type: ignore[method-assign]
+    rng = random.Random(77)
+    committed = optimistic = 0
+    for block in range(6):
+        nonces = list(tipless.nonces)
+        kinds = ["eth", "erc20", "pricing", "deploy", "revert"] if block % 2 else KINDS
+        txs = [random_tx(rng, tipless, c, kinds) for _ in range(rng.randrange(30, 80))]
+        tipless.nonces[:] = nonces
+        size = 1 + block % 3
+        stats = assert_same(chain.state, tipless.env(), txs, chain.system, abort_percent=100,
+                            batch=size, reserve=len(txs) // size // 2)  # fmt: skip
+        committed += stats.committed
+        optimistic += stats.optimistic
+    assert optimistic and committed, (committed, optimistic)
