@@ -166,9 +166,9 @@ ERROR_BY_SELECTOR = {_sel(s): s for s in ERRORS}
 
 
 class ClearinghouseRevert(NativeRevertError):
-    @property
-    def name(self) -> str:
-        return ERROR_BY_SELECTOR.get(bytes(self.data[:4]), "unknown(").split("(")[0]
+    """A StrikeClearinghouse revert; ``data`` is the custom error, ``name`` its name."""
+
+    errors = ERROR_BY_SELECTOR
 
 
 def _word(data: bytes, i: int) -> int:

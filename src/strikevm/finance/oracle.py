@@ -181,9 +181,7 @@ ERROR_BY_SELECTOR = {_sel(sig): sig for sig in ERRORS}
 class OracleRevert(NativeRevertError):
     """A StrikeOracle revert; ``data`` is the custom error, ``name`` its Solidity name."""
 
-    @property
-    def name(self) -> str:
-        return ERROR_BY_SELECTOR.get(bytes(self.data[:4]), "unknown(").split("(")[0]
+    errors = ERROR_BY_SELECTOR
 
 
 def _median(values: list[int]) -> int:

@@ -125,15 +125,7 @@ ERROR_SELECTORS: dict[bytes, str] = {abi.selector(sig): sig for sig in ERROR_SIG
 class PricingRevert(NativeRevertError):
     """Stored in ``MessageResult.error`` when the contract reverts; ``data`` is the output."""
 
-    def __init__(self, data: bytes) -> None:
-        super().__init__("execution reverted")
-        self.data = data
-
-    @property
-    def name(self) -> str:
-        """The Solidity error's name, e.g. ``"InvalidVolatility"``."""
-        signature = ERROR_SELECTORS.get(bytes(self.data[:4]), "unknown(")
-        return signature.split("(")[0]
+    errors = ERROR_SELECTORS
 
     def __str__(self) -> str:
         return f"execution reverted: {self.name}"

@@ -1,5 +1,10 @@
 """Exceptional halts of an EVM frame (each consumes all gas of the frame) and REVERT."""
 
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import ClassVar
+
 
 class ExceptionalHalt(Exception):
     """The frame stops, consumes all its gas and reverts its state changes."""
@@ -46,8 +51,20 @@ class Revert(Exception):
 
 
 class NativeRevertError(Revert):
-    """A native contract reverted its frame with revert data (a custom error)."""
+    """A native contract reverted its frame with revert data (a custom error).
+
+    A contract's subclass sets ``errors`` (selector -> Solidity signature), which
+    gives :attr:`name`.
+    """
+
+    errors: ClassVar[Mapping[bytes, str]] = {}
 
     def __init__(self, data: bytes = b"") -> None:
         super().__init__("execution reverted")
         self.data = data
+
+    @property
+    def name(self) -> str:
+        """The custom error's Solidity name, e.g. ``"InvalidVolatility"`` (``"unknown"``
+        when the data is not one of ``errors``)."""
+        return self.errors.get(bytes(self.data[:4]), "unknown(").split("(")[0]
