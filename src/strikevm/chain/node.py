@@ -1143,6 +1143,11 @@ class DevNode:
         elif now + self._skew < ts:
             self._skew = ts - now
 
+    def _drop_from(self, tx: Transaction, error: TransactionError) -> None:
+        """Drop ``tx`` and its sender's later transactions, refused at execution."""
+        for dropped in self.pool.remove_sender_from(tx.sender, tx.nonce):
+            self._dropped[dropped.hash] = NodeError(f"transaction dropped at execution: {error}")
+
     def _execute_selected(
         self, builder: BlockBuilder, work: WorldState, base_fee: int, skip: set[int]
     ) -> None:
@@ -1177,10 +1182,7 @@ class DevNode:
                 bad = selected[exc.index]
                 skip.add(bad.sender)
                 if not isinstance(exc.error, (X.BlockGasExhausted, X.BlobGasExhausted)):
-                    for dropped in self.pool.remove_sender_from(bad.sender, bad.nonce):
-                        self._dropped[dropped.hash] = NodeError(
-                            f"transaction dropped at execution: {exc.error}"
-                        )
+                    self._drop_from(bad, exc.error)
                 selected = [t for t in selected[exc.index + 1 :] if t.sender != bad.sender]
 
     def produce_block(
@@ -1259,10 +1261,7 @@ class DevNode:
                     continue
                 except TransactionError as exc:
                     skip.add(tx.sender)
-                    for dropped in self.pool.remove_sender_from(tx.sender, tx.nonce):
-                        self._dropped[dropped.hash] = NodeError(
-                            f"transaction dropped at execution: {exc}"
-                        )
+                    self._drop_from(tx, exc)
                     continue
             current = None
             finish_start = self.ticker() if self.ticker is not None else 0

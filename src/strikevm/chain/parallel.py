@@ -214,7 +214,7 @@ class BatchView(WorldState):
     thrown away and the batch run by the committing process.
     """
 
-    def __init__(self, base: WorldState, tx: Transaction | None = None) -> None:
+    def __init__(self, base: WorldState) -> None:
         self.base = base
         self.r_exists: dict[int, bool] = {}
         self.r_nonce: dict[int, int] = {}
@@ -232,8 +232,6 @@ class BatchView(WorldState):
         self.max_cost = 0
         self.validating = False
         super().__init__(LazyAccounts(self._load))  # runs begin_transaction()
-        if tx is not None:
-            self.prepare(tx)
 
     def prepare(self, tx: Transaction) -> None:
         """Set up the next transaction's validation reads (sender nonce and balance)."""
@@ -489,7 +487,7 @@ class BatchView(WorldState):
             tuple(self.r_slots.items()),
             tuple(self.r_alive.items()),
         )
-        return WriteSet(tuple(writes), tuple(deleted), (), reads)
+        return WriteSet(tuple(writes), tuple(deleted), reads)
 
 
 def _max_cost(tx: Transaction) -> int:
@@ -502,11 +500,10 @@ def _max_cost(tx: Transaction) -> int:
 
 @dataclass(slots=True)
 class WriteSet:
-    """A transaction's writes (see the ``W_*`` kinds), deletions, touches and reads."""
+    """A batch's writes (see the ``W_*`` kinds), deletions and reads."""
 
     writes: tuple[tuple[Any, ...], ...]
     deleted: tuple[int, ...]  # storage starts over (replaced or destroyed accounts)
-    touched: tuple[int, ...]  # EIP-161: deleted at commit when empty
     reads: tuple[tuple[Any, ...], ...]
 
 
@@ -593,12 +590,6 @@ def apply_writes(state: WorldState, ws: WriteSet) -> None:
                 marks[slot] = None
     for addr in ws.deleted:
         deleted[addr] = None
-    for addr in ws.touched:
-        acct = accounts.get(addr)
-        if acct is not None and acct.nonce == 0 and acct.balance == 0 and not acct.code:
-            del accounts[addr]
-            dirty[addr] = None
-            deleted[addr] = None
 
 
 def run_batch(
@@ -640,7 +631,7 @@ def _pack(item: tuple[list[TxResult], WriteSet] | None) -> tuple[Any, ...] | Non
              r.contract_address, r.effective_gas_price, r.blob_gas_used, r.error, r.gas_spent)
             for r in results
         ],
-        (ws.writes, ws.deleted, ws.touched, ws.reads),
+        (ws.writes, ws.deleted, ws.reads),
     )  # fmt: skip
 
 
@@ -1185,7 +1176,7 @@ def _early_conflicts(
             continue
         checked.add(k)
         early[0] += 1
-        if not validate_reads(state, packed[1][3], prefix=True):
+        if not validate_reads(state, packed[1][2], prefix=True):
             early[1] += 1
     return early[0] >= EARLY_MIN_BATCHES and early[1] * 100 > abort_percent * early[0]
 
